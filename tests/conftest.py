@@ -1,0 +1,65 @@
+"""Shared fixtures: the bundled samples, bad inputs built with the bundled ffmpeg, and
+pipeline runs that several test modules read (each sample is transcribed once per session)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+SHARED_BENCH = ROOT.parent / "shared" / "bench"
+
+
+def truth(name: str) -> dict:
+    return json.loads((SAMPLES / f"{name}.truth.json").read_text(encoding="utf-8"))
+
+
+def score(name: str, transcript) -> dict:
+    """The shared benchmark scorer when it is beside the checkout, else the copy in scripts/."""
+    for folder in (SHARED_BENCH, ROOT / "scripts"):
+        if (folder / "score.py").is_file():
+            sys.path.insert(0, str(folder))
+            try:
+                import score as scorer
+            finally:
+                sys.path.pop(0)
+            return scorer.score(truth(name), transcript.to_dict())
+    pytest.skip("score.py not found")
+
+
+@pytest.fixture(scope="session")
+def bad_inputs(tmp_path_factory) -> dict[str, Path]:
+    """A text file named .mp4, a zero-byte file, a video without audio, a truncated video."""
+    import subprocess
+
+    from toolkit.media import ffmpeg_executable
+
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "text.mp4").write_text("this is not a video\n")
+    (folder / "empty.mp4").write_bytes(b"")
+    subprocess.run([ffmpeg_executable(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=160x120:rate=10", "-t", "1", "-pix_fmt", "yuv420p", str(folder / "silent.mp4")],
+                   check=True)
+    (folder / "truncated.mp4").write_bytes((SAMPLES / "azeri_music.mp4").read_bytes()[:20000])
+    return {p.stem: p for p in folder.iterdir()}
+
+
+_RUNS: dict[tuple, object] = {}
+
+
+@pytest.fixture(scope="session")
+def run_pipeline():
+    """transcribe(sample, **options), memoised for the session: real models, real samples."""
+    import toolkit
+
+    def run(name: str, **options):
+        key = (name, tuple(sorted(options.items())))
+        if key not in _RUNS:
+            _RUNS[key] = toolkit.transcribe(SAMPLES / f"{name}.mp4", **options)
+        return _RUNS[key]
+
+    return run

@@ -1,0 +1,83 @@
+"""Every format is a view of one Transcript; subtitles are read back with a real parser."""
+
+import json
+
+import pysubs2
+import pytest
+
+from toolkit.transcript import MediaInfo, Segment, Transcript, Word
+from toolkit.writers import available_formats, get_writer, parse_formats, write_outputs
+
+
+@pytest.fixture()
+def transcript() -> Transcript:
+    return Transcript(
+        media=MediaInfo(path="clip one.mp4", duration=12.0),
+        languages=["az", "ru", "en"],
+        segments=[
+            Segment(0.5, 3.25, "Мы считали этот народ", "ru", "SPEAKER_00", 0.99,
+                    [Word(0.5, 1.0, " Мы", 0.9), Word(1.1, 3.25, " считали", 0.8)],
+                    translation={"en": "We considered this nation"}),
+            Segment(4.0, 7.5, "Biz Rəqqədə\tyaşadıq", "az", "SPEAKER_01", 0.9,
+                    translation={"en": "We lived in Raqqa"}, flags=["translation_unreliable"]),
+            Segment(3661.0, 3662.5, "Hello", "en", "SPEAKER_00", 1.0, translation={"en": "Hello"}),
+        ])
+
+
+def test_json_round_trip(transcript, tmp_path):
+    path = transcript.save(tmp_path / "t.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["schema_version"] == 1
+    assert [s["id"] for s in data["speakers"]] == ["SPEAKER_00", "SPEAKER_01"]
+    assert data["speakers"][0]["total_speech"] == pytest.approx(2.75 + 1.5)
+    back = Transcript.load(path)
+    assert back.to_dict() == transcript.to_dict()
+
+
+@pytest.mark.parametrize("fmt", ["srt", "vtt"])
+@pytest.mark.parametrize("mode", ["original", "translation", "both"])
+def test_subtitles_parse_back(transcript, tmp_path, fmt, mode):
+    path = get_writer(fmt, subtitles=mode).write(transcript, tmp_path / f"t.{fmt}")
+    subs = pysubs2.load(str(path), encoding="utf-8")
+    assert len(subs) == 3
+    assert [e.start for e in subs] == [500, 4000, 3661000]
+    assert [e.end for e in subs] == [3250, 7500, 3662500]
+    first = subs[0].plaintext
+    if fmt == "srt":  # VTT names speakers in <v> spans, which the parser strips (checked below)
+        assert first.startswith("[SPEAKER_00] ")
+    assert ("Мы считали" in first) == (mode != "translation")
+    assert ("We considered" in first) == (mode != "original")
+
+
+def test_vtt_uses_voice_spans(transcript, tmp_path):
+    text = get_writer("vtt").write(transcript, tmp_path / "t.vtt").read_text(encoding="utf-8")
+    assert text.startswith("WEBVTT\n") and "<v SPEAKER_01>Biz" in text and "01:01:01.000 --> 01:01:02.500" in text
+
+
+def test_txt_and_tsv(transcript, tmp_path):
+    txt = get_writer("txt").write(transcript, tmp_path / "t.txt").read_text(encoding="utf-8").splitlines()
+    assert txt[0] == "[00:00.500 - 00:03.250] SPEAKER_00 (ru): Мы считали этот народ"
+    rows = get_writer("tsv", subtitles="both").write(transcript, tmp_path / "t.tsv").read_text(
+        encoding="utf-8").splitlines()
+    assert rows[0].split("\t") == ["start", "end", "speaker", "language", "text", "translation_en"]
+    assert rows[2].split("\t") == ["4000", "7500", "SPEAKER_01", "az", "Biz Rəqqədə yaşadıq", "We lived in Raqqa"]
+
+
+def test_rttm_is_strict_and_agrees_with_json(transcript, tmp_path):
+    lines = get_writer("rttm").write(transcript, tmp_path / "t.rttm").read_text().splitlines()
+    assert len(lines) == 3
+    for line, seg in zip(lines, transcript.segments, strict=True):
+        fields = line.split(" ")
+        assert len(fields) == 10 and fields[0] == "SPEAKER" and fields[1] == "clip_one" and fields[2] == "1"
+        assert float(fields[3]) == pytest.approx(seg.start) and float(fields[4]) == pytest.approx(seg.duration)
+        assert fields[7] == seg.speaker
+
+
+def test_registry(transcript, tmp_path):
+    assert {"json", "srt", "vtt", "txt", "tsv", "rttm"} <= set(available_formats())
+    assert parse_formats("json, SRT") == ["json", "srt"]
+    with pytest.raises(ValueError, match="unknown output format 'docx'"):
+        parse_formats("json,docx")
+    written = write_outputs(transcript, tmp_path / "out", "clip", ["json", "srt", "vtt", "txt", "tsv"])
+    assert sorted(p.name for p in written) == ["clip.json", "clip.srt", "clip.tsv", "clip.txt", "clip.vtt"]
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary files left

@@ -1,0 +1,109 @@
+"""The `toolkit` command: transcribe media files and folders, list models, rebuild reports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+
+from . import __version__
+from .pipeline import PipelineOptions
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="toolkit", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("transcribe", help="transcribe media files or folders of them",
+                       description="Transcribe media files (any container ffmpeg reads) or folders of them.")
+    t.add_argument("inputs", nargs="+", metavar="INPUT", help="media file or folder")
+    t.add_argument("-o", "--output-dir", default="outputs", help="where outputs go (default: outputs)")
+    t.add_argument("--formats", default="json,srt,vtt,txt,tsv",
+                   help="comma-separated: json,srt,vtt,txt,tsv,rttm,html or 'all' (default: %(default)s)")
+    t.add_argument("--languages", default=",".join(PipelineOptions.languages), type=_csv,
+                   help="candidate languages, ISO 639-1 (default: %(default)s)")
+    t.add_argument("--model", default=PipelineOptions.model,
+                   help="Whisper model: 'base' (bundled, offline), a hub name such as large-v3 "
+                        "(downloaded when online), or a CTranslate2 model folder")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    t.add_argument("--compute-type", default="auto", help="auto (float16 on CUDA, int8 on CPU), int8, float16, ...")
+    t.add_argument("--cpu-threads", type=int, default=0, help="CTranslate2 threads (0: all cores)")
+    t.add_argument("--audio-stream", type=int, default=None, metavar="N",
+                   help="the N-th audio stream, from 0 (default: the file's default audio stream)")
+    t.add_argument("--no-diarize", dest="diarize", action="store_false", help="one speaker for the whole file")
+    t.add_argument("--num-speakers", type=int, default=None, metavar="N", help="exact speaker count")
+    t.add_argument("--min-speakers", type=int, default=1, metavar="N")
+    t.add_argument("--max-speakers", type=int, default=None, metavar="N")
+    t.add_argument("--translate-to", default="en", help="target language code, or 'none' (default: en)")
+    t.add_argument("--translator", default="auto",
+                   help="whisper, auto, a transformers model name or folder, ct2:FOLDER, or a routing table "
+                        "'ru=MODEL,az=MODEL,*=MODEL' (default: auto = a local NLLB/opus-mt if present, else whisper)")
+    t.add_argument("--subtitles", default="original", choices=["original", "translation", "both"],
+                   help="which text SRT/VTT/TXT/TSV show (default: original)")
+    t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+    sub.add_parser("models", help="list the models available here and those that need a download")
+
+    r = sub.add_parser("report", help="(re)build HTML reports and an index from transcripts in a folder")
+    r.add_argument("folder")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> PipelineOptions:
+    names = {f.name for f in fields(PipelineOptions)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    if str(values.get("translate_to", "")).lower() in ("none", ""):
+        values["translate_to"] = None
+    return PipelineOptions(**values)
+
+
+def _cmd_transcribe(args: argparse.Namespace) -> int:
+    from .batch import run_cli_batch
+    from .writers import parse_formats
+
+    try:
+        formats = parse_formats(args.formats)
+        options = options_from_args(args)
+    except ValueError as e:
+        print(f"toolkit: {e}", file=sys.stderr)
+        return 2
+    return run_cli_batch(args.inputs, args.output_dir, options, formats, subtitles=args.subtitles,
+                         show_progress=args.progress)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import list_models
+
+    for entry in list_models():
+        mark = "available" if entry.available else "needs download"
+        print(f"{entry.kind:16s} {entry.name:28s} {mark:15s} {entry.source}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_reports
+
+    written = build_reports(args.folder)
+    for path in written:
+        print(path)
+    return 0 if written else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"transcribe": _cmd_transcribe, "models": _cmd_models, "report": _cmd_report}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("toolkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

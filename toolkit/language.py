@@ -1,0 +1,159 @@
+"""Which language a region is spoken in, chosen among the run's candidates.
+
+Two kinds of evidence, fused:
+- Audio: Whisper's language probabilities for the region. Whisper hears its high-resource
+  languages reliably (every Russian turn of our samples: p(ru) >= 0.96) and low-resource ones
+  poorly (the Azerbaijani turns: p(az) <= 0.07, top label hu/th/fi). So a confident
+  high-resource label decides, and a low one *rules that language out*; a low-resource
+  candidate is what remains when the high-resource ones are ruled out.
+- Text: the decoded text, through `lingua` restricted to the candidates. langdetect (the
+  design card's detector) has no Azerbaijani profile and answers `tr` for it, so it is
+  used only for candidates lingua does not know. A forced decode mostly comes out in the
+  forced language's script, so text evidence can only overturn a decision when it points
+  elsewhere (an English turn decoded under `ru` stays English text).
+Azerbaijani is never reported as Turkish: Whisper's `tr` counts as evidence for `az` when
+`az` is a candidate and `tr` is not.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from .asr import Decoded, RegionRecognizer, Window
+
+DEFAULT_CANDIDATES = ("az", "ru", "en")
+
+# Whisper labels that count for a candidate when they are not candidates themselves:
+# close relatives that Whisper confuses with it.
+RELATIVES = {
+    "az": ("tr", "tk"), "ru": ("uk", "be"), "uk": ("ru", "be"), "be": ("ru", "uk"), "tr": ("az",),
+    "kk": ("ky", "tt", "ba"), "uz": ("tg",), "fa": ("tg",), "sr": ("hr", "bs"), "hr": ("sr", "bs"),
+}
+# Languages with enough Whisper training data that its audio verdict on them is trustworthy
+# both ways (a low probability means "not this language").
+WELL_HEARD = frozenset("en ru de fr es it pt nl pl uk zh ja ko ar tr sv".split())
+CONFIDENT = 0.5  # audio probability mass above which a candidate is decided by audio alone
+RULED_OUT = 0.2  # a well-heard candidate below this mass is considered not spoken
+TEXT_OVERRULES = 0.9  # text-ID confidence needed to try another candidate
+MIN_TEXT_WORDS = 3  # shorter texts are not evidence
+
+
+@dataclass(frozen=True)
+class AudioEvidence:
+    masses: dict[str, float]  # candidate -> Whisper probability mass (itself + relatives)
+    primary: str  # the candidate to decode first
+    alternatives: tuple[str, ...]  # also decoded and compared, when audio cannot tell
+    confidence: float  # 0..1, how sure the audio alone is of `primary`
+
+
+def audio_evidence(probs: dict[str, float], candidates: tuple[str, ...] | list[str]) -> AudioEvidence:
+    """Turn Whisper's distribution over ~99 languages into a decision plan over the candidates."""
+    owner: dict[str, str] = {c: c for c in candidates}
+    for c in candidates:
+        for rel in RELATIVES.get(c, ()):
+            owner.setdefault(rel, c)
+    masses = {c: 0.0 for c in candidates}
+    for label, p in probs.items():
+        if label in owner:
+            masses[owner[label]] += p
+    ranked = sorted(candidates, key=lambda c: -masses[c])
+    top = ranked[0]
+    if masses[top] >= CONFIDENT:
+        return AudioEvidence(masses, top, (), masses[top] / max(1e-9, sum(masses.values())))
+    remaining = [c for c in ranked if c not in WELL_HEARD or masses[c] >= RULED_OUT]
+    weak = [c for c in remaining if c not in WELL_HEARD]
+    if weak:  # what Whisper cannot hear well is what is left once the well-heard are ruled out
+        ruled_out = [masses[c] for c in candidates if c not in remaining]
+        return AudioEvidence(masses, weak[0], tuple(weak[1:]), 1.0 - max(ruled_out, default=0.0))
+    return AudioEvidence(masses, top, tuple(ranked[1:2]), masses[top] / max(1e-9, sum(masses.values())))
+
+
+class TextLanguageId:
+    """Text language identification restricted to the candidates."""
+
+    def __init__(self, candidates: tuple[str, ...] | list[str]):
+        self.candidates = tuple(candidates)
+        self._lingua = _lingua_detector(tuple(c for c in self.candidates if _lingua_language(c) is not None))
+        self._langdetect_only = tuple(c for c in self.candidates if _lingua_language(c) is None)
+
+    def detect(self, text: str) -> tuple[str | None, float]:
+        """(candidate, confidence) for `text`, or (None, 0) when it is too short to say."""
+        if len(text.split()) < MIN_TEXT_WORDS:
+            return None, 0.0
+        scores: dict[str, float] = {}
+        if self._lingua is not None:
+            for value in self._lingua.compute_language_confidence_values(text):
+                scores[value.language.iso_code_639_1.name.lower()] = value.value
+        if self._langdetect_only:
+            scores.update(_langdetect_scores(text, self._langdetect_only))
+        if not scores:
+            return None, 0.0
+        best = max(scores, key=scores.get)
+        return best, scores[best]
+
+
+def _lingua_language(code: str):
+    from lingua import IsoCode639_1, Language
+
+    try:
+        return Language.from_iso_code_639_1(IsoCode639_1.from_str(code))
+    except (ValueError, AttributeError):
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _lingua_detector(codes: tuple[str, ...]):
+    if not codes:
+        return None
+    from lingua import LanguageDetectorBuilder
+
+    languages = [_lingua_language(c) for c in codes]
+    if len(languages) == 1:  # lingua needs two; a lone candidate is trivially itself
+        return None
+    return LanguageDetectorBuilder.from_languages(*languages).build()
+
+
+def _langdetect_scores(text: str, codes: tuple[str, ...]) -> dict[str, float]:
+    from langdetect import DetectorFactory, detect_langs
+    from langdetect.lang_detect_exception import LangDetectException
+
+    DetectorFactory.seed = 0  # langdetect is random unless seeded
+    try:
+        return {r.lang: r.prob for r in detect_langs(text) if r.lang in codes}
+    except LangDetectException:
+        return {}
+
+
+@dataclass
+class LanguageDecision:
+    decoded: Decoded  # the kept decode, in `language`
+    language: str
+    confidence: float  # fused audio and text evidence, 0..1
+    audio: AudioEvidence
+    tried: tuple[str, ...]  # languages decoded to reach the decision
+
+
+def decide_and_decode(recognizer: RegionRecognizer, window: Window, candidates: tuple[str, ...],
+                      text_id: TextLanguageId) -> LanguageDecision:
+    """Decide the window's language among `candidates` and return its decode in that language."""
+    decode = recognizer.decode
+    audio = audio_evidence(recognizer.language_probs(window), candidates)
+    decodes = {audio.primary: decode(window, audio.primary)}
+    for alt in audio.alternatives:
+        decodes[alt] = decode(window, alt)
+    text_lang, text_conf = text_id.detect(decodes[audio.primary].text)
+    if text_lang and text_lang not in decodes and text_conf >= TEXT_OVERRULES:
+        decodes[text_lang] = decode(window, text_lang)
+
+    def support(lang: str) -> float:
+        said, conf = text_id.detect(decodes[lang].text)
+        agreement = conf if said == lang else (0.5 if said is None else 0.0)
+        return decodes[lang].avg_logprob + agreement  # log-prob per token, nudged by text agreement
+
+    best = max(decodes, key=lambda lang: (support(lang), lang == audio.primary))
+    said, conf = text_id.detect(decodes[best].text)
+    text_share = conf if said == best else (0.5 if said is None else 1.0 - conf)
+    audio_share = audio.confidence if best == audio.primary else audio.masses.get(best, 0.0)
+    return LanguageDecision(decodes[best], best, round(0.5 * audio_share + 0.5 * text_share, 3), audio,
+                            tuple(decodes))

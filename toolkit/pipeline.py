@@ -1,0 +1,176 @@
+"""The orchestrator: media -> speech regions -> speakers -> language + text -> translation.
+
+Each stage is one call into its module; `transcribe()` reads top to bottom in one screen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import media, models
+from .asr import DecodeOptions, RegionRecognizer
+from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId, decide_and_decode
+from .transcript import DEFAULT_SPEAKER, Segment, Transcript
+from .vad import VadSettings, speech_regions
+
+# A progress hook: (stage, completed, total). For "transcribe" the unit is seconds of audio.
+ProgressHook = Callable[[str, float, float], None]
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Everything that shapes a transcript; the CLI builds one, the library accepts one."""
+
+    languages: tuple[str, ...] = DEFAULT_CANDIDATES  # every language decision picks among these
+    model: str = models.DEFAULT_WHISPER  # bundled size, hub name, or CTranslate2 folder
+    device: str = "auto"  # auto | cpu | cuda
+    compute_type: str = "auto"  # auto: float16 on CUDA, int8 on CPU
+    cpu_threads: int = 0  # 0: CTranslate2's default (all cores)
+    audio_stream: int | None = None  # n-th audio stream; None: the file's default
+    diarize: bool = True
+    num_speakers: int | None = None
+    min_speakers: int = 1
+    max_speakers: int | None = None
+    translate_to: str | None = "en"  # None skips translation
+    translator: str = "auto"
+    # Same-speaker regions closer than this are decoded as one window: Russian sentences
+    # cut at short pauses lose context and CER when decoded apart.
+    merge_gap_s: float = 0.25
+    max_window_s: float = 28.0  # a merged window still fits Whisper's 30 s input
+    vad: VadSettings = field(default_factory=VadSettings)
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+
+    def __post_init__(self) -> None:
+        if not self.languages:
+            raise ValueError("at least one candidate language is needed")
+        object.__setattr__(self, "languages", tuple(c.strip().lower() for c in self.languages))
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A stretch of one speaker's speech: what one decoding window covers."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+def _noop(stage: str, completed: float, total: float) -> None:
+    pass
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
+
+
+def speaker_turns(audio: np.ndarray, regions: list[tuple[float, float]], options: PipelineOptions,
+                  progress: ProgressHook) -> tuple[list[Turn], str | None]:
+    """Who speaks in each region; one speaker for all when diarization is off."""
+    if not options.diarize or not regions:
+        return [Turn(s, e, DEFAULT_SPEAKER) for s, e in regions], None
+    from .diarize import DiarizationOptions, diarize
+
+    diar_options = DiarizationOptions(num_speakers=options.num_speakers, min_speakers=options.min_speakers,
+                                      max_speakers=options.max_speakers)
+    turns = diarize(audio, regions, diar_options, progress=lambda f: progress("diarize", f, 1.0))
+    return [Turn(t.start, t.end, t.speaker) for t in turns], "resemblyzer GE2E (numpy) + agglomerative clustering"
+
+
+def merge_turns(turns: list[Turn], max_gap: float, max_length: float) -> list[Turn]:
+    """Join consecutive turns of one speaker separated by short pauses into decoding windows."""
+    merged: list[Turn] = []
+    for turn in turns:
+        last = merged[-1] if merged else None
+        if (last and last.speaker == turn.speaker and turn.start - last.end <= max_gap
+                and turn.end - last.start <= max_length):
+            merged[-1] = replace(last, end=turn.end)
+        else:
+            merged.append(turn)
+    return merged
+
+
+def _segment(decision: LanguageDecision, turn: Turn) -> Segment | None:
+    """One segment per decoding window: one speaker, one language, one translation."""
+    decoded = decision.decoded
+    if not decoded.text:
+        return None
+    words = decoded.words
+    start, end = (words[0].start, words[-1].end) if words else (decoded.spans[0].start, decoded.spans[-1].end)
+    return Segment(start=start, end=end, text=decoded.text, language=decision.language, speaker=turn.speaker,
+                   language_confidence=decision.confidence, words=words, avg_logprob=decoded.avg_logprob)
+
+
+def transcribe(path: str | Path, options: PipelineOptions | None = None, progress: ProgressHook | None = None,
+               **overrides) -> Transcript:
+    """Transcribe one media file: the whole pipeline, returning the data model.
+
+    `overrides` are PipelineOptions fields, for short library calls:
+    `toolkit.transcribe("v.mp4", languages=("ru",), translate_to=None)`.
+    """
+    options = replace(options or PipelineOptions(), **overrides)
+    progress = progress or _noop
+    timings: dict[str, float] = {}
+
+    with _timed(timings, "extract"):
+        info, audio = media.load_media(path, options.audio_stream)
+    with _timed(timings, "load_models"):
+        runtime = models.resolve_runtime(options.device, options.compute_type)
+        recognizer = RegionRecognizer(models.load_whisper(options.model, runtime, options.cpu_threads),
+                                      options.decode)
+        text_id = TextLanguageId(options.languages)
+    with _timed(timings, "vad"):
+        regions = speech_regions(audio, options.vad)
+    with _timed(timings, "diarize"):
+        turns, diarization_model = speaker_turns(audio, regions, options, progress)
+    windows = merge_turns(turns, options.merge_gap_s, options.max_window_s)
+
+    segments: list[Segment] = []
+    total = sum(t.end - t.start for t in windows)
+    done = 0.0
+    progress("transcribe", 0.0, total)
+    for turn in windows:
+        with _timed(timings, "transcribe"):
+            window = recognizer.window(audio, turn.start, turn.end)
+            decision = decide_and_decode(recognizer, window, options.languages, text_id)
+            segment = _segment(decision, turn)
+        if segment and options.translate_to:
+            with _timed(timings, "translate"):
+                _translate_window(recognizer, segment, window, options.translate_to)
+        if segment:
+            segments.append(segment)
+        window.encoder_output = None  # release the 30 s encoder state before the next window
+        done += turn.end - turn.start
+        progress("transcribe", done, total)
+
+    transcript = Transcript(
+        media=info, segments=sorted(segments, key=lambda s: s.start), languages=list(options.languages),
+        models={"asr": models.describe_whisper(options.model, runtime),
+                "language_id": "whisper audio probabilities + lingua text ID over the candidates",
+                "vad": "silero (faster-whisper)"},
+        timings=timings, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    if diarization_model:
+        transcript.models["diarization"] = diarization_model
+    if options.translate_to:
+        transcript.models["translation"] = f"whisper translate task ({models.describe_whisper(options.model, runtime)})"
+    return transcript
+
+
+def _translate_window(recognizer: RegionRecognizer, segment: Segment, window, target: str) -> None:
+    """Placeholder wiring until the translate module lands: Whisper's translate task."""
+    if segment.language == target:
+        segment.translation[target] = segment.text
+        return
+    segment.translation[target] = recognizer.decode(window, segment.language, task="translate").text

@@ -1,0 +1,198 @@
+"""The one data model every stage speaks: `Transcript`, `Segment`, `Word`, `Speaker`.
+
+Dicts exist only at the JSON boundary (`to_dict` / `from_dict`), whose shape is the
+transcript contract (`shared/CONTRACT.md`, schema_version 1).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+DEFAULT_SPEAKER = "SPEAKER_00"
+
+
+def _round(t: float) -> float:
+    return round(float(t), 3)
+
+
+@dataclass
+class Word:
+    start: float  # seconds from the start of the media
+    end: float
+    word: str  # as Whisper emits it, usually with its leading space
+    probability: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": _round(self.start), "end": _round(self.end), "word": self.word,
+                "probability": round(float(self.probability), 3)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Word:
+        return cls(float(d["start"]), float(d["end"]), d.get("word", ""), float(d.get("probability", 1.0)))
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+    language: str  # ISO 639-1, always one of the run's candidate languages
+    speaker: str = DEFAULT_SPEAKER
+    language_confidence: float = 1.0  # fused audio+text evidence for `language`, 0..1
+    words: list[Word] = field(default_factory=list)
+    translation: dict[str, str] = field(default_factory=dict)  # target code -> text
+    # target code -> 0..1; below `UNRELIABLE` the translation is flagged, not trusted
+    translation_confidence: dict[str, float] = field(default_factory=dict)
+    avg_logprob: float | None = None  # decoder's mean token log-probability
+    flags: list[str] = field(default_factory=list)  # e.g. "translation_unreliable"
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "start": _round(self.start), "end": _round(self.end), "speaker": self.speaker,
+            "language": self.language, "language_confidence": round(float(self.language_confidence), 3),
+            "text": self.text, "translation": dict(self.translation),
+            "words": [w.to_dict() for w in self.words],
+        }
+        if self.translation_confidence:
+            d["translation_confidence"] = {k: round(float(v), 3) for k, v in self.translation_confidence.items()}
+        if self.avg_logprob is not None:
+            d["avg_logprob"] = round(float(self.avg_logprob), 3)
+        if self.flags:
+            d["flags"] = list(self.flags)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Segment:
+        translation = d.get("translation") or {}
+        if isinstance(translation, str):  # tolerate the bench's plain-string form
+            translation = {"en": translation}
+        return cls(
+            start=float(d["start"]), end=float(d["end"]), text=d.get("text", ""),
+            language=d.get("language", ""), speaker=d.get("speaker") or DEFAULT_SPEAKER,
+            language_confidence=float(d.get("language_confidence", 1.0)),
+            words=[Word.from_dict(w) for w in d.get("words") or []],
+            translation=dict(translation),
+            translation_confidence=dict(d.get("translation_confidence") or {}),
+            avg_logprob=d.get("avg_logprob"), flags=list(d.get("flags") or []),
+        )
+
+
+@dataclass
+class Speaker:
+    id: str
+    total_speech: float = 0.0  # seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "total_speech": _round(self.total_speech)}
+
+
+@dataclass
+class MediaStream:
+    index: int  # ffprobe's absolute stream index
+    codec_type: str  # "audio", "video", "subtitle", ...
+    codec_name: str = ""
+    language: str | None = None  # the container's tag, if any
+    channels: int | None = None
+    sample_rate: int | None = None
+    default: bool = False
+
+
+@dataclass
+class MediaInfo:
+    path: str
+    duration: float = 0.0
+    sha256: str = ""
+    audio_stream: int | None = None  # the n-th audio stream (0-based) that was extracted
+    sample_rate: int = 16000
+    format_name: str = ""
+    streams: list[MediaStream] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["duration"] = _round(self.duration)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MediaInfo:
+        streams = [MediaStream(**s) for s in d.get("streams", [])]
+        return cls(**{**d, "streams": streams})
+
+
+@dataclass
+class Transcript:
+    media: MediaInfo
+    segments: list[Segment] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)  # the candidates this run chose from
+    models: dict[str, str] = field(default_factory=dict)  # stage -> model/backend description
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
+    notes: list[str] = field(default_factory=list)  # one-line remarks a reader should see
+    created: str = ""  # ISO 8601 time of the run
+
+    @property
+    def speakers(self) -> list[Speaker]:
+        """Speakers in order of first appearance, with their summed segment time."""
+        totals: dict[str, float] = {}
+        for seg in sorted(self.segments, key=lambda s: s.start):
+            totals[seg.speaker] = totals.get(seg.speaker, 0.0) + seg.duration
+        return [Speaker(k, v) for k, v in totals.items()]
+
+    @property
+    def detected_languages(self) -> dict[str, float]:
+        """Language -> seconds of speech, largest first."""
+        totals: dict[str, float] = {}
+        for seg in self.segments:
+            totals[seg.language] = totals.get(seg.language, 0.0) + seg.duration
+        return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "media": self.media.to_dict(),
+            "languages": list(self.languages),
+            "speakers": [s.to_dict() for s in self.speakers],
+            "segments": [s.to_dict() for s in self.segments],
+            "models": dict(self.models),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "notes": list(self.notes),
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Transcript:
+        return cls(
+            media=MediaInfo.from_dict(d.get("media") or {"path": ""}),
+            segments=[Segment.from_dict(s) for s in d.get("segments", [])],
+            languages=list(d.get("languages", [])), models=dict(d.get("models", {})),
+            timings=dict(d.get("timings", {})), notes=list(d.get("notes", [])),
+            created=d.get("created", ""),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Transcript:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def save(self, path: str | Path, fmt: str | None = None, **writer_options: Any) -> Path:
+        """Write this transcript in `fmt` (default: from the file's suffix) to `path`."""
+        from .writers import get_writer
+
+        path = Path(path)
+        return get_writer(fmt or path.suffix.lstrip("."), **writer_options).write(self, path)
+
+
+def with_speaker(seg: Segment, speaker: str) -> Segment:
+    return replace(seg, speaker=speaker)

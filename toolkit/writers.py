@@ -1,0 +1,222 @@
+"""Output formats: one writer class per format, each a view of one `Transcript`.
+
+`get_writer(fmt)` is the single entry point. Every writer goes through a temporary file
+and a rename, so an interrupted run never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, ClassVar
+
+from .transcript import Segment, Transcript
+
+SUBTITLE_MODES = ("original", "translation", "both")
+
+
+def format_timestamp(seconds: float, decimal_marker: str = ".", always_hours: bool = True) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    head = f"{hours:02d}:" if always_hours or hours else ""
+    return f"{head}{minutes:02d}:{secs:02d}{decimal_marker}{millis:03d}"
+
+
+@dataclass
+class ResultWriter:
+    """Owns the path and the atomic write; subclasses implement only `write_result`."""
+
+    extension: ClassVar[str]
+    subtitles: str = "original"  # original | translation | both: which text cue-like formats show
+    target: str = "en"  # translation language shown when `subtitles` asks for it
+
+    def __post_init__(self) -> None:
+        if self.subtitles not in SUBTITLE_MODES:
+            raise ValueError(f"subtitles must be one of {', '.join(SUBTITLE_MODES)}, not {self.subtitles!r}")
+
+    def write(self, transcript: Transcript, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+                self.write_result(transcript, f, path)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
+        raise NotImplementedError
+
+    def segment_text(self, seg: Segment) -> str:
+        """The text a line or cue shows for `seg`, by the `subtitles` mode."""
+        original = seg.text.strip()
+        translated = seg.translation.get(self.target, "").strip()
+        if self.subtitles == "original" or not translated:
+            return original
+        if self.subtitles == "translation" or translated == original:
+            return translated
+        return f"{original}\n{translated}"
+
+
+class JsonWriter(ResultWriter):
+    extension = "json"
+
+    def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
+        file.write(transcript.to_json())
+        file.write("\n")
+
+
+def _show_speakers(transcript: Transcript) -> bool:
+    return len(transcript.speakers) > 1
+
+
+@dataclass
+class SubtitleWriter(ResultWriter):
+    """SRT and VTT share this cue iterator and differ only in class attributes."""
+
+    decimal_marker: ClassVar[str] = "."
+    always_hours: ClassVar[bool] = True
+
+    def cues(self, transcript: Transcript) -> Iterator[tuple[str, str, str]]:
+        """(start, end, text) per segment, the speaker named when the file has several."""
+        named = _show_speakers(transcript)
+        for seg in transcript.segments:
+            text = self.segment_text(seg)
+            if not text:
+                continue
+            if named:
+                text = self.speaker_label(seg.speaker, text)
+            yield (format_timestamp(seg.start, self.decimal_marker, self.always_hours),
+                   format_timestamp(seg.end, self.decimal_marker, self.always_hours), text)
+
+    def speaker_label(self, speaker: str, text: str) -> str:
+        return f"[{speaker}] {text}"
+
+
+class SrtWriter(SubtitleWriter):
+    extension = "srt"
+    decimal_marker = ","
+
+    def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
+        for i, (start, end, text) in enumerate(self.cues(transcript), start=1):
+            file.write(f"{i}\n{start} --> {end}\n{text}\n\n")
+
+
+class VttWriter(SubtitleWriter):
+    extension = "vtt"
+
+    def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
+        file.write("WEBVTT\n\n")
+        for start, end, text in self.cues(transcript):
+            file.write(f"{start} --> {end}\n{text}\n\n")
+
+    def speaker_label(self, speaker: str, text: str) -> str:
+        return f"<v {speaker}>{text}"  # WebVTT's own voice span
+
+
+class TxtWriter(ResultWriter):
+    extension = "txt"
+
+    def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
+        for seg in transcript.segments:
+            text = self.segment_text(seg).replace("\n", "\n    ")
+            if text:
+                stamp = f"[{format_timestamp(seg.start, always_hours=False)} - " \
+                        f"{format_timestamp(seg.end, always_hours=False)}]"
+                file.write(f"{stamp} {seg.speaker} ({seg.language}): {text}\n")
+
+
+class TsvWriter(ResultWriter):
+    """One row per segment; times in integer milliseconds, as openai/whisper's TSV."""
+
+    extension = "tsv"
+
+    def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
+        columns = ["start", "end", "speaker", "language", "text"]
+        if self.subtitles != "original":
+            columns.append(f"translation_{self.target}")
+        file.write("\t".join(columns) + "\n")
+        for seg in transcript.segments:
+            row = [str(round(seg.start * 1000)), str(round(seg.end * 1000)), seg.speaker, seg.language,
+                   _tsv_cell(seg.text)]
+            if self.subtitles != "original":
+                row.append(_tsv_cell(seg.translation.get(self.target, "")))
+            file.write("\t".join(row) + "\n")
+
+
+def _tsv_cell(text: str) -> str:
+    return " ".join(text.split())  # tabs and newlines would break the row
+
+
+class RttmWriter(ResultWriter):
+    """NIST RTTM: one SPEAKER line per segment (consecutive same-speaker segments merged)."""
+
+    extension = "rttm"
+
+    def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
+        uri = "_".join(Path(transcript.media.path or path.stem).stem.split()) or "media"
+        turns: list[list] = []
+        for seg in transcript.segments:
+            if turns and turns[-1][2] == seg.speaker and seg.start - turns[-1][1] < 1e-6:
+                turns[-1][1] = seg.end
+            else:
+                turns.append([seg.start, seg.end, seg.speaker])
+        for start, end, speaker in turns:
+            file.write(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n")
+
+
+WRITERS: dict[str, type[ResultWriter]] = {
+    cls.extension: cls for cls in (JsonWriter, SrtWriter, VttWriter, TxtWriter, TsvWriter, RttmWriter)
+}
+DEFAULT_FORMATS = ("json", "srt", "vtt", "txt", "tsv")
+
+
+def register_writer(cls: type[ResultWriter]) -> type[ResultWriter]:
+    """Class decorator for formats defined outside this module (e.g. the HTML report)."""
+    WRITERS[cls.extension] = cls
+    return cls
+
+
+def available_formats() -> list[str]:
+    _load_optional_writers()
+    return sorted(WRITERS)
+
+
+def _load_optional_writers() -> None:
+    try:
+        from . import report  # noqa: F401  (registers "html")
+    except ImportError:
+        pass
+
+
+def get_writer(fmt: str, **options) -> ResultWriter:
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in WRITERS:
+        _load_optional_writers()
+    if fmt not in WRITERS:
+        raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(available_formats())}")
+    return WRITERS[fmt](**options)
+
+
+def parse_formats(spec: str) -> list[str]:
+    """'json,srt' -> ['json', 'srt']; 'all' -> every format; unknown names raise ValueError."""
+    names = [f.strip().lower() for f in spec.split(",") if f.strip()]
+    if names == ["all"]:
+        return available_formats()
+    for name in names:
+        get_writer(name)
+    return names
+
+
+def write_outputs(transcript: Transcript, outdir: str | Path, stem: str, formats: list[str] | tuple[str, ...],
+                  **options) -> list[Path]:
+    """Write every format in `formats` as OUTDIR/STEM.EXT; returns the paths written."""
+    outdir = Path(outdir)
+    return [get_writer(fmt, **options).write(transcript, outdir / f"{stem}.{WRITERS[fmt].extension}")
+            for fmt in formats]
