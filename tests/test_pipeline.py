@@ -11,7 +11,7 @@ def _check_invariants(transcript, duration):
     segments = transcript.segments
     assert segments, "no speech found"
     assert [s.start for s in segments] == sorted(s.start for s in segments)
-    for a, b in zip(segments, segments[1:]):
+    for a, b in zip(segments, segments[1:], strict=False):
         assert a.end <= b.start + 1e-6, "segments overlap"
     for seg in segments:
         assert 0 <= seg.start < seg.end <= duration + 1e-6

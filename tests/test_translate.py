@@ -41,6 +41,9 @@ AZ = "biz bu xalqı hesab edirdik onların əmlakını almaq istədik döyüşm�
 EN = "we considered this nation wanted to take their property started fight against the locals because also " \
      "our leader told us weapons".split()
 
+# Marian's tokenizer asks for sacremoses, which only normalises punctuation for real models
+pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
+
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                  reason="torch is not installed: the tiny MarianMT test model cannot be built")
 
@@ -254,6 +257,7 @@ def test_auto_without_a_cached_mt_model_is_whisper(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "empty"))
     tr = load_translator("auto")
     assert type(tr.backend_for("az")).__name__ == "WhisperTranslator"
+    assert tr.name.startswith("whisper-base translate (ct2 ")
     english = tr.translate([TranslationRequest("Hello there.", "en")])[0]
     assert english.text == "Hello there." and english.reliable  # no model needed for the target language
 

@@ -9,7 +9,6 @@ trying, and the translate task.
 from __future__ import annotations
 
 import inspect
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,11 +78,6 @@ class Window:
     encoder_output: Any = None  # ctranslate2.StorageView of the first 30 s
 
 
-def compression_ratio(text: str) -> float:
-    data = text.encode("utf-8")
-    return len(data) / max(1, len(zlib.compress(data)))
-
-
 class RegionRecognizer:
     """Language probabilities and decodes for regions of one audio file, over one model."""
 
@@ -119,7 +113,7 @@ class RegionRecognizer:
         chosen = {
             "beam_size": o.beam_size, "temperatures": [o.temperature],
             "no_repeat_ngram_size": o.no_repeat_ngram_size, "condition_on_previous_text": False,
-            "word_timestamps": o.word_timestamps and task == "transcribe", "without_timestamps": False,
+            "word_timestamps": o.word_timestamps and task == "transcribe", "without_timestamps": task != "transcribe",
             "compression_ratio_threshold": None, "log_prob_threshold": None,
             "no_speech_threshold": o.no_speech_threshold, "max_new_tokens": max_tokens,
             "multilingual": False, "clip_timestamps": "0", "initial_prompt": None, "prefix": None,

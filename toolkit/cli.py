@@ -47,6 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--subtitles", default="original", choices=["original", "translation", "both"],
                    help="which text SRT/VTT/TXT/TSV show (default: original)")
     t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    t.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="files in flight at once: local worker processes (default 1, as one file already uses "
+                        "every core or the GPU), or Ray model actors (default: one per GPU, else one per node)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="redo every file, even those whose outputs are up to date (see OUTDIR/manifest.jsonl)")
+    t.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local: this machine; ray: a Ray cluster (pip install 'toolkit[ray]') (default: local)")
+    t.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local instance)")
 
     sub.add_parser("models", help="list the models available here and those that need a download")
 
@@ -70,11 +79,20 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     try:
         formats = parse_formats(args.formats)
         options = options_from_args(args)
-    except ValueError as e:
+        if args.jobs is not None and args.jobs < 1:
+            raise ValueError(f"--jobs must be at least 1, not {args.jobs}")
+        if args.ray_address and args.engine != "ray":
+            raise ValueError("--ray-address needs --engine ray")
+        if args.engine == "ray":
+            from .ray_engine import import_ray
+
+            import_ray()
+    except (ValueError, ImportError) as e:
         print(f"toolkit: {e}", file=sys.stderr)
         return 2
     return run_cli_batch(args.inputs, args.output_dir, options, formats, subtitles=args.subtitles,
-                         show_progress=args.progress)
+                         show_progress=args.progress, jobs=args.jobs, overwrite=args.overwrite,
+                         engine=args.engine, ray_address=args.ray_address)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

@@ -2,14 +2,15 @@
 
 Method (tuned on the GE2E encoder, see `shared/FINDINGS.md` "Speaker encoder trials"):
 1. Every region is cut into resemblyzer's 1.6 s windows, each embedded once.
-2. A region whose first and second part sound like clearly different voices is split
-   there (speakers can hand over without a pause, and then VAD returns one region).
-3. Segments are clustered on their mean embedding (the utterance embedding resemblyzer
-   would give) by average-linkage agglomerative clustering with a cosine-distance
-   threshold: whole-region embeddings separate speakers, single windows do not.
-4. With clusters known, long segments are checked again against the cluster centroids,
+2. A region is cut where the windows before and after a point sound unlike each other
+   (speakers can hand over without a pause, and then VAD returns one region).
+3. The pieces are clustered by greedy agglomeration on length-weighted centroids, with a
+   merge threshold corrected for how much speech each side holds: whole regions separate
+   the voices, single 1.6 s windows scatter about as far as a similar voice does.
+4. With clusters known, long pieces are checked again against the cluster centroids,
    which catches hand-overs between voices too close for step 2 alone.
-5. Neighbouring pieces of one region with the same speaker are joined again.
+5. Neighbouring pieces of one region with the same speaker are joined again, so a cut in
+   step 2 survives only where clustering put the two sides in different clusters.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ class DiarizationOptions:
     # Segments shorter than this (s) do not seed clusters, their embeddings being noisy;
     # they join the nearest cluster. A 1-2 s sentence still founds its own speaker.
     min_cluster_s: float = 1.0
-    # Step 2: split a region where the mean embeddings either side of a point have cosine
-    # below this. Same-voice halves of a region measured >= 0.76, different voices 0.49-0.74.
-    split_similarity: float = 0.70
+    # Step 2: cut a region where the mean embeddings of the windows either side of a point
+    # have cosine below this (different voices measured 0.49-0.70 over 4 windows, one voice
+    # mostly >= 0.84 but down to ~0.71 with 2 windows a side). Cutting is cheap to undo:
+    # pieces that cluster together are joined again, so this errs towards cutting.
+    split_similarity: float = 0.78
     # Step 4: split where the two sides are nearer to different centroids, each by at
     # least this cosine margin, and the sides themselves have cosine below change_similarity.
     change_margin: float = 0.06
@@ -53,8 +56,8 @@ class DiarizationOptions:
     # in the turns before and after when several speakers alternate inside one region.
     change_context_windows: int = 4
     min_turn_s: float = 1.0  # no split leaves a turn shorter than this
-    # Memory bound: at most this many segments enter the O(n^2) clustering (the longest
-    # ones); the others are assigned to the nearest centroid.
+    # Memory bound: at most this many nodes enter one O(n^2) agglomeration; longer inputs
+    # are clustered in rounds, longest segments first (see `_cluster`).
     max_cluster_segments: int = 2000
     encoder: str = "ge2e"  # name for load_speaker_encoder when no encoder is passed
 
@@ -105,7 +108,12 @@ def diarize(
         return []
     enc = encoder if encoder is not None else load_speaker_encoder(options.encoder)
 
-    windows = _embed_regions(audio, spans, enc, report)
+    from threadpoolctl import threadpool_limits
+
+    # Small matmuls: BLAS threads only contend, and on a busy 2-core machine made the encoder
+    # ~10x slower (117 ms a window instead of ~10 ms); scoped, so the caller's settings stay.
+    with threadpool_limits(limits=1, user_api="blas"):
+        windows = _embed_regions(audio, spans, enc, report)
     segments: list[_Segment] = []
     for r, ((s, e), we) in enumerate(zip(spans, windows, strict=True)):
         segments.extend(_bisect(r, s, e, we, 0, len(we.embeddings), s, options))
@@ -184,43 +192,122 @@ def _best_split(we: WindowEmbeddings, lo: int, hi: int, region_start: float, seg
 
 def _bisect(region: int, start: float, end: float, we: WindowEmbeddings, lo: int, hi: int, region_start: float,
             options: DiarizationOptions) -> list[_Segment]:
-    best = None
-    for k, left, right, t in _best_split(we, lo, hi, region_start, start, end, options):
-        sim = float(left @ right)
-        if best is None or sim < best[0]:
-            best = (sim, k, t)
-    if best is None or best[0] >= options.split_similarity:
-        return [_Segment(region, start, end, lo, hi)]
-    _, k, t = best
-    return (_bisect(region, start, t, we, lo, k - 1, region_start, options)
-            + _bisect(region, t, end, we, k, hi, region_start, options))
+    """Cut at the most dissimilar point while it is below split_similarity, then cut each side again."""
+    out: list[_Segment] = []
+    todo = [(start, end, lo, hi)]  # a work list, not recursion: one long region may hold hundreds of turns
+    while todo:
+        start, end, lo, hi = todo.pop()
+        best = None
+        for k, left, right, t in _best_split(we, lo, hi, region_start, start, end, options):
+            sim = float(left @ right)
+            if best is None or sim < best[0]:
+                best = (sim, k, t)
+        if best is None or best[0] >= options.split_similarity:
+            out.append(_Segment(region, start, end, lo, hi))
+            continue
+        _, k, t = best
+        todo.append((start, t, lo, k - 1))
+        todo.append((t, end, k, hi))
+    return sorted(out, key=lambda g: g.start)
 
 
 def _cluster(segments: list[_Segment], windows: list[WindowEmbeddings], options: DiarizationOptions) -> np.ndarray:
+    """A cluster index per segment.
+
+    At most `max_cluster_segments` nodes enter one agglomeration (its score matrix is
+    quadratic). Segments enter longest first; after each round the waiting ones that clearly
+    belong to a cluster join it, and the rest enter the next round beside the clusters found
+    so far, so a minor voice is not lost however many segments the dominant one has.
+    """
     n = len(segments)
-    dur = np.array([g.duration for g in segments])
+    dur = np.array([g.duration for g in segments], dtype=np.float64)
     sums = np.stack([windows[g.region].embeddings[g.lo:g.hi].sum(axis=0) for g in segments]).astype(np.float64)
-    seeds = np.flatnonzero(dur >= options.min_cluster_s)
+    order = np.argsort(-dur, kind="stable")
+    seeds = order[dur[order] >= options.min_cluster_s]
     if len(seeds) == 0:
-        seeds = np.arange(n)
-    if len(seeds) > options.max_cluster_segments:
-        seeds = np.sort(seeds[np.argsort(-dur[seeds], kind="stable")[:options.max_cluster_segments]])
+        seeds = order
+    cap = max(2, options.max_cluster_segments)
+
+    labels = np.full(n, -1, dtype=int)
+    node_sums = np.zeros((0, sums.shape[1]))
+    node_dur = np.zeros(0)
+    pending = seeds
+    while len(pending):
+        room = max(1, cap - len(node_dur))
+        batch, pending = pending[:room], pending[room:]
+        merged = _centroid_linkage(np.concatenate([node_sums, sums[batch]]),
+                                   np.concatenate([node_dur, dur[batch]]), 1, None, options)
+        old = merged[:len(node_dur)]
+        # relabel earlier members through their node's new cluster
+        labels[labels >= 0] = old[labels[labels >= 0]]
+        labels[batch] = merged[len(node_dur):]
+        node_sums, node_dur = _node_stats(sums, dur, labels)
+        if len(pending) == 0:
+            break
+        best, score = _nearest(sums[pending], dur[pending], node_sums, node_dur, options)
+        fits = score >= 0
+        labels[pending[fits]] = best[fits]
+        pending = pending[~fits]
+        node_sums, node_dur = _node_stats(sums, dur, labels)
+        if len(node_dur) >= cap:  # pathological: more voices than the cap; keep the memory bound
+            labels[pending] = _nearest(sums[pending], dur[pending], node_sums, node_dur, options)[0]
+            break
 
     lo = max(1, options.min_speakers)
-    hi = options.max_speakers if options.max_speakers is not None else len(seeds)
+    hi = options.max_speakers
     if options.num_speakers is not None:
         lo = hi = options.num_speakers
-    hi = max(1, min(hi, len(seeds)))
-    lo = min(lo, hi)
+    count = int(labels.max()) + 1
+    if count > (hi if hi is not None else count) or count < lo:
+        # the exact or bounded count is reached on the clusters themselves, not the segments
+        node_sums, node_dur = _node_stats(sums, dur, labels)
+        if count < lo:
+            labels = _split_to(labels, sums, dur, seeds, lo, options)
+        else:
+            forced = _centroid_linkage(node_sums, node_dur, lo, hi, options)
+            labels[labels >= 0] = forced[labels[labels >= 0]]
 
-    seed_labels = _centroid_linkage(sums[seeds], dur[seeds], lo, hi, options)
-    labels = np.full(n, -1, dtype=int)
-    labels[seeds] = seed_labels
     rest = np.flatnonzero(labels < 0)
     if len(rest):
-        cents = _unit(np.stack([sums[seeds][seed_labels == c].sum(axis=0) for c in range(seed_labels.max() + 1)]))
-        labels[rest] = np.argmax(_unit(sums[rest]) @ cents.T, axis=1)
+        node_sums, node_dur = _node_stats(sums, dur, labels)
+        labels[rest] = _nearest(sums[rest], dur[rest], node_sums, node_dur, options)[0]
+    _, labels = np.unique(labels, return_inverse=True)
     return labels
+
+
+def _split_to(labels: np.ndarray, sums: np.ndarray, dur: np.ndarray, seeds: np.ndarray, lo: int,
+              options: DiarizationOptions) -> np.ndarray:
+    """Re-run the agglomeration on the (capped) seeds down to `lo` clusters; asked for more
+    speakers than the threshold finds, the last merges are undone."""
+    seeds = seeds[:max(lo, options.max_cluster_segments)]
+    out = np.full(len(labels), -1, dtype=int)
+    out[seeds] = _centroid_linkage(sums[seeds], dur[seeds], lo, lo, options)
+    return out
+
+
+def _node_stats(sums: np.ndarray, dur: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    k = int(labels.max()) + 1
+    mask = labels >= 0
+    node_sums = np.zeros((k, sums.shape[1]))
+    np.add.at(node_sums, labels[mask], sums[mask])
+    node_dur = np.bincount(labels[mask], weights=dur[mask], minlength=k).astype(np.float64)
+    return node_sums, node_dur
+
+
+def _nearest(sums: np.ndarray, dur: np.ndarray, node_sums: np.ndarray, node_dur: np.ndarray,
+             options: DiarizationOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Best node per row and how far its corrected cosine clears the merge threshold."""
+    best = np.empty(len(sums), dtype=int)
+    margin = np.empty(len(sums))
+    units = _unit(node_sums)
+    node_shrink = _shrink(node_dur, options)
+    for a in range(0, len(sums), 4096):  # bounded temporaries for very long inputs
+        s, d = sums[a:a + 4096], dur[a:a + 4096]
+        score = (_unit(s) @ units.T) * np.outer(_shrink(d, options), node_shrink)
+        score -= _pair_threshold(np.minimum.outer(d, node_dur), options)
+        best[a:a + 4096] = np.argmax(score, axis=1)
+        margin[a:a + 4096] = score[np.arange(len(s)), best[a:a + 4096]]
+    return best, margin
 
 
 def _shrink(dur: np.ndarray, options: DiarizationOptions) -> np.ndarray:
@@ -241,41 +328,58 @@ def _pair_threshold(smaller_dur: np.ndarray, options: DiarizationOptions) -> np.
     return np.where(smaller_dur < options.small_cluster_s, options.small_merge_similarity, options.merge_similarity)
 
 
-def _centroid_linkage(sums: np.ndarray, dur: np.ndarray, lo: int, hi: int, options: DiarizationOptions) -> np.ndarray:
-    """Greedy agglomeration on summed window embeddings (a length-weighted centroid).
+def _centroid_linkage(sums: np.ndarray, dur: np.ndarray, lo: int, hi: int | None,
+                      options: DiarizationOptions) -> np.ndarray:
+    """Greedy agglomeration on summed window embeddings (length-weighted centroids).
 
-    Merges the pair that most exceeds its duration-dependent threshold until none does,
-    then keeps merging (best pair first) only while there are more than `hi` clusters.
+    Merges the pair that most clears its threshold (see `_shrink`, `_pair_threshold`) until
+    none does and at most `hi` clusters remain, never going below `lo`. Returns a cluster
+    index per row, numbered from 0.
     """
     k = len(sums)
-    if k == 1:
-        return np.zeros(1, dtype=int)
+    if k <= 1:
+        return np.zeros(k, dtype=int)
     sums = sums.copy()
     dur = dur.astype(np.float64).copy()
     owner = np.arange(k)
+    alive = np.ones(k, dtype=bool)
     unit = _unit(sums)
     shrink = _shrink(dur, options)
     score = (unit @ unit.T) * np.outer(shrink, shrink) - _pair_threshold(np.minimum.outer(dur, dur), options)
     np.fill_diagonal(score, -np.inf)
+    # per-row best kept up to date, so each merge costs O(k) instead of a full O(k^2) argmax
+    row_best = np.argmax(score, axis=1)
+    row_max = score[np.arange(k), row_best]
     count = k
     while count > lo:
-        flat = int(np.argmax(score))
-        i, j = divmod(flat, k)
-        if score[i, j] < 0 and count <= hi:
+        i = int(np.argmax(row_max))
+        j = int(row_best[i])
+        if row_max[i] < 0 and (hi is None or count <= hi):
             break
         sums[i] += sums[j]
         dur[i] += dur[j]
         owner[owner == j] = i
+        alive[j] = False
         score[j, :] = -np.inf
         score[:, j] = -np.inf
+        row_max[j] = -np.inf
         shrink = _shrink(dur, options)
         row = (_unit(sums[i:i + 1]) @ _unit(sums).T)[0] * shrink * shrink[i]
         row -= _pair_threshold(np.minimum(dur, dur[i]), options)
-        alive = np.isfinite(score[i]) | np.isfinite(score[:, i])
         row[~alive] = -np.inf
         row[i] = -np.inf
         score[i, :] = row
         score[:, i] = row
+        row_best[i] = int(np.argmax(row))
+        row_max[i] = row[row_best[i]]
+        stale = alive & ((row_best == i) | (row_best == j))
+        stale[i] = False
+        for r in np.flatnonzero(stale):
+            row_best[r] = int(np.argmax(score[r]))
+            row_max[r] = score[r, row_best[r]]
+        better = alive & (row > row_max)
+        row_best[better] = i
+        row_max[better] = row[better]
         count -= 1
     _, labels = np.unique(owner, return_inverse=True)
     return labels
@@ -293,27 +397,32 @@ def _centroids(segments: list[_Segment], windows: list[WindowEmbeddings], n_labe
     return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def _split_by_centroids(g: _Segment, we: WindowEmbeddings, centroids: np.ndarray, span: tuple[float, float],
+def _split_by_centroids(seg: _Segment, we: WindowEmbeddings, centroids: np.ndarray, span: tuple[float, float],
                         options: DiarizationOptions) -> list[_Segment]:
-    region_start = span[0]
-    best = None
-    for k, left, right, t in _best_split(we, g.lo, g.hi, region_start, g.start, g.end, options):
-        if float(left @ right) >= options.change_similarity:
+    """Cut where one side is clearly nearer one cluster and the other side another one."""
+    out: list[_Segment] = []
+    todo = [seg]
+    while todo:
+        g = todo.pop()
+        best = None
+        for k, left, right, t in _best_split(we, g.lo, g.hi, span[0], g.start, g.end, options):
+            if float(left @ right) >= options.change_similarity:
+                continue
+            sl, sr = centroids @ left, centroids @ right
+            a, b = int(np.argmax(sl)), int(np.argmax(sr))
+            # one side keeps the segment's own cluster, so no cluster can vanish (num_speakers stays exact)
+            if a == b or g.label not in (a, b):
+                continue
+            margin = min(sl[a] - sl[b], sr[b] - sr[a])
+            if margin >= options.change_margin and (best is None or margin > best[0]):
+                best = (margin, k, t, a, b)
+        if best is None:
+            out.append(g)
             continue
-        sl, sr = centroids @ left, centroids @ right
-        a, b = int(np.argmax(sl)), int(np.argmax(sr))
-        if a == b:
-            continue
-        margin = min(sl[a] - sl[b], sr[b] - sr[a])
-        if margin >= options.change_margin and (best is None or margin > best[0]):
-            best = (margin, k, t, a, b)
-    if best is None:
-        return [g]
-    _, k, t, a, b = best
-    left = _Segment(g.region, g.start, t, g.lo, k - 1, a)
-    right = _Segment(g.region, t, g.end, k, g.hi, b)
-    return (_split_by_centroids(left, we, centroids, span, options)
-            + _split_by_centroids(right, we, centroids, span, options))
+        _, k, t, a, b = best
+        todo.append(_Segment(g.region, g.start, t, g.lo, k - 1, a))
+        todo.append(_Segment(g.region, t, g.end, k, g.hi, b))
+    return out
 
 
 def _join(segments: list[_Segment]) -> list[SpeakerTurn]:

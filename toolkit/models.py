@@ -28,12 +28,13 @@ class ModelNotAvailableError(RuntimeError):
 class Runtime:
     device: str  # "cpu" or "cuda"
     compute_type: str  # CTranslate2 compute type, e.g. "int8", "float16"
+    cpu_threads: int = 0  # CTranslate2 intra-op threads; 0: its default (all cores)
 
     def describe(self) -> str:
         return f"{self.compute_type}, {self.device}"
 
 
-def resolve_runtime(device: str = "auto", compute_type: str = "auto") -> Runtime:
+def resolve_runtime(device: str = "auto", compute_type: str = "auto", cpu_threads: int = 0) -> Runtime:
     """The one place that decides device and precision: float16 on CUDA, int8 on CPU."""
     import ctranslate2
 
@@ -49,7 +50,7 @@ def resolve_runtime(device: str = "auto", compute_type: str = "auto") -> Runtime
     if compute_type not in supported:
         raise ValueError(f"compute type {compute_type!r} is not supported on {device}: "
                          f"choose one of {', '.join(sorted(supported))}")
-    return Runtime(device, compute_type)
+    return Runtime(device, compute_type, cpu_threads)
 
 
 def cache_dir() -> Path:
@@ -158,14 +159,17 @@ def _available_text() -> str:
         " (or pass a CTranslate2 model folder)"
 
 
+def load_whisper(name: str = DEFAULT_WHISPER, runtime: Runtime | None = None):
+    """The `faster_whisper.WhisperModel` for `name` on `runtime`, loaded once per process."""
+    return _load_whisper(name, runtime or resolve_runtime())
+
+
 @functools.lru_cache(maxsize=4)
-def load_whisper(name: str = DEFAULT_WHISPER, runtime: Runtime | None = None, cpu_threads: int = 0):
-    """The cached `faster_whisper.WhisperModel` for `name` on `runtime`."""
+def _load_whisper(name: str, runtime: Runtime):
     from faster_whisper import WhisperModel
 
-    runtime = runtime or resolve_runtime()
     return WhisperModel(str(whisper_model_path(name)), device=runtime.device,
-                        compute_type=runtime.compute_type, cpu_threads=cpu_threads)
+                        compute_type=runtime.compute_type, cpu_threads=runtime.cpu_threads)
 
 
 def describe_whisper(name: str, runtime: Runtime) -> str:

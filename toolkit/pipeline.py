@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from . import media, models
-from .asr import DecodeOptions, RegionRecognizer
+from .asr import DecodeOptions, RegionRecognizer, Window
 from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId, decide_and_decode
 from .transcript import DEFAULT_SPEAKER, Segment, Transcript
+from .translate import RoutedTranslator, TranslationRequest, WhisperTranslator, load_translator
 from .vad import VadSettings, speech_regions
 
 # A progress hook: (stage, completed, total). For "transcribe" the unit is seconds of audio.
@@ -126,10 +127,11 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     with _timed(timings, "extract"):
         info, audio = media.load_media(path, options.audio_stream)
     with _timed(timings, "load_models"):
-        runtime = models.resolve_runtime(options.device, options.compute_type)
-        recognizer = RegionRecognizer(models.load_whisper(options.model, runtime, options.cpu_threads),
-                                      options.decode)
+        runtime = models.resolve_runtime(options.device, options.compute_type, options.cpu_threads)
+        recognizer = RegionRecognizer(models.load_whisper(options.model, runtime), options.decode)
         text_id = TextLanguageId(options.languages)
+        translator = load_translator(options.translator, target=options.translate_to, runtime=runtime,
+                                     whisper_model=options.model) if options.translate_to else None
     with _timed(timings, "vad"):
         regions = speech_regions(audio, options.vad)
     with _timed(timings, "diarize"):
@@ -145,14 +147,19 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
             window = recognizer.window(audio, turn.start, turn.end)
             decision = decide_and_decode(recognizer, window, options.languages, text_id)
             segment = _segment(decision, turn)
-        if segment and options.translate_to:
-            with _timed(timings, "translate"):
-                _translate_window(recognizer, segment, window, options.translate_to)
         if segment:
             segments.append(segment)
+            if translator and isinstance(translator.backend_for(segment.language), WhisperTranslator):
+                with _timed(timings, "translate"):  # now, while the window's encoder output exists
+                    _apply_translations(translator, [segment], options.translate_to, window)
         window.encoder_output = None  # release the 30 s encoder state before the next window
         done += turn.end - turn.start
         progress("transcribe", done, total)
+
+    if translator:
+        with _timed(timings, "translate"):  # text models: one batched pass over what is left
+            _apply_translations(translator, [s for s in segments if options.translate_to not in s.translation],
+                                options.translate_to)
 
     transcript = Transcript(
         media=info, segments=sorted(segments, key=lambda s: s.start), languages=list(options.languages),
@@ -163,14 +170,16 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     )
     if diarization_model:
         transcript.models["diarization"] = diarization_model
-    if options.translate_to:
-        transcript.models["translation"] = f"whisper translate task ({models.describe_whisper(options.model, runtime)})"
+    if translator:
+        transcript.models["translation"] = translator.name
     return transcript
 
 
-def _translate_window(recognizer: RegionRecognizer, segment: Segment, window, target: str) -> None:
-    """Placeholder wiring until the translate module lands: Whisper's translate task."""
-    if segment.language == target:
-        segment.translation[target] = segment.text
-        return
-    segment.translation[target] = recognizer.decode(window, segment.language, task="translate").text
+def _apply_translations(translator: RoutedTranslator, segments: list[Segment], target: str,
+                        window: Window | None = None) -> None:
+    requests = [TranslationRequest(s.text, s.language, avg_logprob=s.avg_logprob, window=window) for s in segments]
+    for seg, result in zip(segments, translator.translate(requests, target), strict=True):
+        seg.translation[target] = result.text
+        seg.translation_confidence[target] = result.confidence
+        if not result.reliable:
+            seg.flags.append("translation_unreliable")

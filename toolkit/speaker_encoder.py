@@ -5,9 +5,9 @@ The weights in `assets/ge2e.npz` were converted once from resemblyzer's `pretrai
 forward pass against resemblyzer's torch output. The file carries the mel filterbank too,
 so neither librosa nor torch is needed at run time.
 
-Other encoders plug in through `SpeakerEncoder` (anything with `embed_utterance` and
-`embed_windows`) and `load_speaker_encoder`, whose registry `ENCODERS` maps a name to a
-loader; a path to a `.npz` with the GE2E layout also works.
+Other encoders plug in through `SpeakerEncoder` (anything with `embed_utterance`,
+`embed_windows` and `embed_windows_batch`) and `load_speaker_encoder`, whose registry
+`ENCODERS` maps a name to a loader; a path to a `.npz` with the GE2E layout also works.
 """
 
 from __future__ import annotations
@@ -200,13 +200,18 @@ ENCODERS: dict[str, Callable[[], SpeakerEncoder]] = {
 }
 
 
-@functools.lru_cache(maxsize=4)
 def load_speaker_encoder(name: str = "ge2e") -> SpeakerEncoder:
     """The encoder registered as `name`, or a GE2E-layout `.npz` at that path; loaded once, on first use."""
     if name in ENCODERS:
-        return ENCODERS[name]()
+        return _load(name)
     path = Path(name)
     if path.suffix == ".npz" and path.is_file():
-        return Ge2eEncoder(path)
+        return _load(str(path.resolve()))
     raise ValueError(f"unknown speaker encoder {name!r}; available: {', '.join(sorted(ENCODERS))} "
                      "or a path to a GE2E-layout .npz")
+
+
+@functools.lru_cache(maxsize=4)
+def _load(key: str) -> SpeakerEncoder:
+    # keyed on the canonical name/path, so "ge2e" and the default share one instance
+    return ENCODERS[key]() if key in ENCODERS else Ge2eEncoder(key)

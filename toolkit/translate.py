@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .asr import DecodeOptions, RegionRecognizer, Window
 from .models import ModelNotAvailableError, Runtime, load_whisper, resolve_runtime
 
 SAMPLE_RATE = 16000
@@ -82,6 +83,7 @@ HALLUCINATION_PHRASES = (
     "don t forget to subscribe", "don t forget to like", "hit the bell", "click the bell",
     "let me know in the comments", "in the comments below", "leave a comment", "leave your comments",
     "see you in the next video", "see you in the next episode", "in the next video",
+    "end of this video", "end of the video", "if you have any questions", "please let me know",
     "subtitles by", "subtitled by", "subtitles made by", "subtitle by", "captions by", "captioned by",
     "amara org", "transcription by", "transcribed by", "translated by", "editor of subtitles",
     "subtitle editor", "corrector", "dimatorzok", "www ", " com ",
@@ -96,6 +98,9 @@ class TranslationRequest:
     source: str  # ISO 639-1 of the segment (az, ru, en, ...)
     audio: np.ndarray | None = None  # the segment's 16 kHz mono clip (for the whisper backend)
     avg_logprob: float | None = None  # the transcript's own decoder score, if known
+    # The region as the recogniser already encoded it: the whisper backend then decodes the
+    # translate task from the same encoder output instead of encoding the audio again.
+    window: Window | None = None
 
 
 @dataclass
@@ -325,8 +330,11 @@ class _HFEngine(_Engine):
     def __init__(self, name: str, runtime: Runtime, num_beams: int, max_tokens: int, no_repeat_ngram_size: int):
         import torch
         from transformers import AutoModelForSeq2SeqLM
+        from transformers.utils import logging as hf_logging
 
         local = Path(name).expanduser().is_dir()
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a library stage must not draw on the caller's terminal
         try:
             self.tokenizer = _load_tokenizer(str(Path(name).expanduser()) if local else name)
             self.model = AutoModelForSeq2SeqLM.from_pretrained(
@@ -336,6 +344,9 @@ class _HFEngine(_Engine):
                 "is not in the Hugging Face cache and downloads are off (HF_HUB_OFFLINE/TOOLKIT_OFFLINE)"
                 if _offline() else "could not be loaded or downloaded")
             raise ModelNotAvailableError(f"translation model {name!r} {where}: {e}") from e
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
         self.device = "cuda" if runtime.device == "cuda" and torch.cuda.is_available() else "cpu"
         self.model.to(self.device).eval()
         self.torch = torch
@@ -561,32 +572,29 @@ class WhisperTranslator:
                   progress: Callable[[int, int], None] | None = None) -> list[TranslationResult]:
         if target != "en":
             raise ValueError(f"Whisper translates to English only, not {target!r}; use a text model (e.g. nllb)")
-        # positional arguments on purpose: lru_cache keys differ for keyword calls, and transcription
-        # calls load_whisper(name, runtime), so this shares its model
-        model = load_whisper(self.whisper_model, self.runtime)
+        # the same (name, runtime) as transcription, so the model loaded for it is reused
+        recognizer = RegionRecognizer(load_whisper(self.whisper_model, self.runtime),
+                                      DecodeOptions(beam_size=self.beam_size))
         results = []
         for n, req in enumerate(requests):
-            results.append(self._one(model, req))
+            results.append(self._one(recognizer, req))
             if progress:
                 progress(n + 1, len(requests))
         return results
 
-    def _one(self, model: Any, req: TranslationRequest) -> TranslationResult:
+    def _one(self, recognizer: RegionRecognizer, req: TranslationRequest) -> TranslationResult:
         if not req.text.strip():
             return _empty(self.name)
-        if req.audio is None or len(req.audio) < SAMPLE_RATE // 10:
-            return TranslationResult("", 0.0, False, "no_audio", self.name)
-        segments, _ = model.transcribe(
-            np.asarray(req.audio, dtype=np.float32), language=req.source, task="translate", beam_size=self.beam_size,
-            temperature=0.0, condition_on_previous_text=False, no_repeat_ngram_size=3, vad_filter=False,
-            without_timestamps=True)
-        segments = list(segments)
-        text = " ".join(s.text.strip() for s in segments if s.text.strip())
-        weights = [max(1, len(s.tokens)) for s in segments]
-        logprob = sum(s.avg_logprob * w for s, w in zip(segments, weights, strict=True)) / sum(weights) \
-            if segments else None
-        ratio = max((s.compression_ratio for s in segments), default=None)
-        result = guarded_result(req.text, text, backend=self.name, avg_logprob=logprob, ratio=ratio)
+        window = req.window
+        if window is None:
+            if req.audio is None or len(req.audio) < SAMPLE_RATE // 10:
+                return TranslationResult("", 0.0, False, "no_audio", self.name)
+            clip = np.asarray(req.audio, dtype=np.float32)
+            window = recognizer.window(clip, 0.0, len(clip) / SAMPLE_RATE)
+        decoded = recognizer.decode(window, req.source, task="translate")
+        result = guarded_result(req.text, decoded.text, backend=self.name,
+                                avg_logprob=decoded.avg_logprob if decoded.spans else None,
+                                ratio=zlib_compression_ratio(decoded.text) if decoded.text else None)
         if result.reliable and self.trusted_sources is not None and req.source not in self.trusted_sources:
             result = TranslationResult(result.text, min(result.confidence, 0.3), False, "weak_source_language",
                                        self.name)
@@ -648,10 +656,20 @@ class RoutedTranslator:
 
     @property
     def name(self) -> str:
-        if self._backends:
-            return ", ".join(dict.fromkeys(b.name for b in self._backends.values()))
-        return ",".join(f"{k}={v}" for k, v in self.routes.items()) if len(self.routes) > 1 else \
-            next(iter(self.routes.values()))
+        """What each route runs, e.g. "whisper-base translate (ct2 int8, cpu)"; models loaded so far
+        are named by their engine, the rest by their spec."""
+        parts = []
+        for source, value in self.routes.items():
+            spec = self._resolve(source) if source != "*" or value not in SHORT_NAMES else \
+                SHORT_NAMES[value].format(src="*", tgt=self.target)
+            if spec in self._backends:
+                label = self._backends[spec].name
+            elif spec == "whisper":
+                label = WhisperTranslator(self.whisper_model, self.runtime).name
+            else:
+                label = str(spec)
+            parts.append(label if len(self.routes) == 1 else f"{source}={label}")
+        return ", ".join(parts)
 
     def _resolve(self, source: str, value: str | None = None) -> str | None:
         """The concrete backend spec for `source`: a hub name/folder, ct2:PATH, or "whisper"."""
