@@ -34,6 +34,25 @@ def test_mixed_files_language_per_segment(run_pipeline, name):
     # Russian CER within 0.03 of the oracle (0.066 and ~0.06 measured with the same model)
     assert result["cer"]["ru"] <= 0.10, result
     assert result["cer"]["az"] <= 0.75, result  # the synthetic voice; oracle 0.66 on confession_mixed
+    # who spoke when
+    assert result["speakers"]["hypothesis"] == result["speakers"]["truth"], result
+    assert result["der"] <= 0.10, result
+    assert [s.id for s in transcript.speakers] == [f"SPEAKER_{i:02d}" for i in range(len(transcript.speakers))]
+    # translation: Russian usable, Azerbaijani never presented as reliable meaning
+    assert result["chrf_en_by_language"]["ru"] >= 60, result
+    for seg in transcript.segments:
+        assert seg.translation["en"] is not None
+        if seg.language == "az":
+            assert "translation_unreliable" in seg.flags and seg.translation_confidence["en"] < 0.5
+
+
+def test_rttm_agrees_with_json(run_pipeline, tmp_path):
+    transcript = run_pipeline("confession_mixed", **FULL)
+    lines = transcript.save(tmp_path / "c.rttm").read_text().splitlines()
+    turns = [(float(f[3]), float(f[3]) + float(f[4]), f[7]) for f in (line.split() for line in lines)]
+    assert len({t[2] for t in turns}) == 4
+    for seg in transcript.segments:  # every segment lies in one RTTM turn of its own speaker
+        assert any(a - 1e-3 <= seg.start and seg.end <= b + 1e-3 and spk == seg.speaker for a, b, spk in turns)
 
 
 def test_music_bed_gives_no_text_outside_speech(run_pipeline):
@@ -42,6 +61,7 @@ def test_music_bed_gives_no_text_outside_speech(run_pipeline):
     result = score("azeri_music", transcript)
     assert result["words_outside_turns"] == 0
     assert result["lid_accuracy"] == 1.0
+    assert result["speakers"]["hypothesis"] == 1
     assert {s.language for s in transcript.segments} == {"az"}
 
 
@@ -62,3 +82,13 @@ def test_restricted_candidates(run_pipeline):
     assert {s.language for s in transcript.segments} == {"ru"}
     assert all(not s.translation for s in transcript.segments)
     assert score("russian_two_speakers", transcript)["cer"]["ru"] <= 0.07
+
+
+def test_russian_two_speakers(run_pipeline):
+    transcript = run_pipeline("russian_two_speakers", **FULL)
+    _check_invariants(transcript, truth("russian_two_speakers")["duration"])
+    result = score("russian_two_speakers", transcript)
+    assert result["speakers"]["hypothesis"] == 2 and result["der"] <= 0.10, result
+    assert result["cer"]["ru"] <= 0.067, result  # oracle 0.037 + 0.03
+    assert result["chrf_en_by_language"]["ru"] >= 61.5, result  # oracle 64.6
+    assert {s.language for s in transcript.segments} == {"ru"}

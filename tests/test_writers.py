@@ -81,3 +81,16 @@ def test_registry(transcript, tmp_path):
     written = write_outputs(transcript, tmp_path / "out", "clip", ["json", "srt", "vtt", "txt", "tsv"])
     assert sorted(p.name for p in written) == ["clip.json", "clip.srt", "clip.tsv", "clip.txt", "clip.vtt"]
     assert not list((tmp_path / "out").glob(".*"))  # no temporary files left
+
+
+def test_long_segments_become_several_cues(tmp_path):
+    words = [Word(i * 0.5, i * 0.5 + 0.4, f" w{i}{'.' if i == 9 else ''}") for i in range(40)]
+    text = "".join(w.word for w in words).strip()
+    transcript = Transcript(media=MediaInfo(path="x.mp4"), segments=[Segment(0.0, 19.9, text, "ru", words=words)])
+    subs = pysubs2.load(str(get_writer("srt").write(transcript, tmp_path / "x.srt")), encoding="utf-8")
+    assert len(subs) > 2
+    assert all(e.end - e.start <= 7000 for e in subs)
+    assert subs[0].plaintext.endswith("w9.")  # a sentence end is a natural cut
+    assert " ".join(e.plaintext for e in subs) == text
+    both = pysubs2.load(str(get_writer("srt", subtitles="both").write(transcript, tmp_path / "y.srt")))
+    assert len(both) == 1  # translations have no word times, so they stay whole

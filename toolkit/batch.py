@@ -308,7 +308,12 @@ def _plan(files: list[Path], output_dir: Path, fp: str, manifest: Manifest,
 # ---------------------------------------------------------------------------- engines
 
 def default_jobs() -> int:
-    """One file at a time: CTranslate2 already uses every core (or the one GPU) for a single file."""
+    """One file at a time: CTranslate2 already uses every core (or the one GPU) for a single file.
+
+    Measured on 2 cores, two 18 s files: --jobs 1 took 20.8 s, --jobs 2 (two processes, one thread
+    and one model each) 20.9 s, each file taking twice as long. More jobs pay only where one file
+    cannot fill the machine (many cores with a small model, or stages that wait on I/O).
+    """
     return 1
 
 

@@ -62,7 +62,7 @@ def probe(path: str | Path) -> MediaInfo:
         with av.open(str(path), metadata_errors="ignore") as container:
             streams = [MediaStream(
                 index=s.index, codec_type=s.type, codec_name=s.codec_context.name if s.codec_context else "",
-                language=s.metadata.get("language"),
+                language=s.metadata.get("language") if s.metadata.get("language") not in (None, "und") else None,
                 channels=getattr(s.codec_context, "channels", None) if s.type == "audio" else None,
                 sample_rate=getattr(s.codec_context, "sample_rate", None) if s.type == "audio" else None,
                 default=bool(s.disposition & av.stream.Disposition.default) if hasattr(av.stream, "Disposition")

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import media, models
+from . import media as media_io
+from . import models
 from .asr import DecodeOptions, RegionRecognizer, Window
 from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId, decide_and_decode
-from .transcript import DEFAULT_SPEAKER, Segment, Transcript
+from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript
 from .translate import RoutedTranslator, TranslationRequest, WhisperTranslator, load_translator
 from .vad import VadSettings, speech_regions
 
@@ -114,8 +115,11 @@ def _segment(decision: LanguageDecision, turn: Turn) -> Segment | None:
 
 
 def transcribe(path: str | Path, options: PipelineOptions | None = None, progress: ProgressHook | None = None,
-               **overrides) -> Transcript:
+               media: tuple[MediaInfo, np.ndarray] | None = None, **overrides) -> Transcript:
     """Transcribe one media file: the whole pipeline, returning the data model.
+
+    `media` is the file's already extracted (info, 16 kHz audio), for engines that decode on
+    other workers than the ones that run the models.
 
     `overrides` are PipelineOptions fields, for short library calls:
     `toolkit.transcribe("v.mp4", languages=("ru",), translate_to=None)`.
@@ -125,7 +129,7 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     timings: dict[str, float] = {}
 
     with _timed(timings, "extract"):
-        info, audio = media.load_media(path, options.audio_stream)
+        info, audio = media if media is not None else media_io.load_media(path, options.audio_stream)
     with _timed(timings, "load_models"):
         runtime = models.resolve_runtime(options.device, options.compute_type, options.cpu_threads)
         recognizer = RegionRecognizer(models.load_whisper(options.model, runtime), options.decode)

@@ -7,7 +7,7 @@ transcript contract (`shared/CONTRACT.md`, schema_version 1).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +193,3 @@ class Transcript:
         path = Path(path)
         return get_writer(fmt or path.suffix.lstrip("."), **writer_options).write(self, path)
 
-
-def with_speaker(seg: Segment, speaker: str) -> Segment:
-    return replace(seg, speaker=speaker)

@@ -82,18 +82,38 @@ class SubtitleWriter(ResultWriter):
 
     decimal_marker: ClassVar[str] = "."
     always_hours: ClassVar[bool] = True
+    max_cue_s: float = 7.0  # a longer segment's original text is cut into cues at word boundaries
+    max_cue_chars: int = 84  # two subtitle lines
 
     def cues(self, transcript: Transcript) -> Iterator[tuple[str, str, str]]:
-        """(start, end, text) per segment, the speaker named when the file has several."""
+        """(start, end, text) per cue, the speaker named when the file has several."""
         named = _show_speakers(transcript)
         for seg in transcript.segments:
-            text = self.segment_text(seg)
-            if not text:
-                continue
-            if named:
-                text = self.speaker_label(seg.speaker, text)
-            yield (format_timestamp(seg.start, self.decimal_marker, self.always_hours),
-                   format_timestamp(seg.end, self.decimal_marker, self.always_hours), text)
+            for start, end, text in self._segment_cues(seg):
+                if named:
+                    text = self.speaker_label(seg.speaker, text)
+                yield (format_timestamp(start, self.decimal_marker, self.always_hours),
+                       format_timestamp(end, self.decimal_marker, self.always_hours), text)
+
+    def _segment_cues(self, seg: Segment) -> Iterator[tuple[float, float, str]]:
+        text = self.segment_text(seg)
+        if not text:
+            return
+        long = seg.duration > self.max_cue_s or len(text) > self.max_cue_chars
+        if self.subtitles != "original" or not seg.words or not long:
+            yield seg.start, seg.end, text  # a translation has no word times to cut it by
+            return
+        cue: list = []
+        for word in seg.words:
+            if cue:
+                length = len("".join(w.word for w in cue) + word.word)
+                sentence_end = cue[-1].word.rstrip()[-1:] in ".!?;:" and word.end - cue[0].start > 2.0
+                if word.end - cue[0].start > self.max_cue_s or length > self.max_cue_chars or sentence_end:
+                    yield cue[0].start, cue[-1].end, "".join(w.word for w in cue).strip()
+                    cue = []
+            cue.append(word)
+        if cue:
+            yield cue[0].start, cue[-1].end, "".join(w.word for w in cue).strip()
 
     def speaker_label(self, speaker: str, text: str) -> str:
         return f"[{speaker}] {text}"
