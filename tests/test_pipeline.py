@@ -92,3 +92,16 @@ def test_russian_two_speakers(run_pipeline):
     assert result["cer"]["ru"] <= 0.067, result  # oracle 0.037 + 0.03
     assert result["chrf_en_by_language"]["ru"] >= 61.5, result  # oracle 64.6
     assert {s.language for s in transcript.segments} == {"ru"}
+
+
+def test_failing_translator_degrades_segments_not_the_run(tmp_path):
+    import toolkit
+
+    from .conftest import SAMPLES
+
+    broken_model = tmp_path / "not-a-model"
+    broken_model.mkdir()
+    transcript = toolkit.transcribe(SAMPLES / "azeri_music.mp4", translator=str(broken_model), diarize=False)
+    assert transcript.segments and all(s.text for s in transcript.segments)
+    assert all("translation_failed" in s.flags and not s.translation for s in transcript.segments)
+    assert any(n.startswith("translation failed: ") for n in transcript.notes)

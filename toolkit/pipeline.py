@@ -143,6 +143,7 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     windows = merge_turns(turns, options.merge_gap_s, options.max_window_s)
 
     segments: list[Segment] = []
+    notes: list[str] = []
     total = sum(t.end - t.start for t in windows)
     done = 0.0
     progress("transcribe", 0.0, total)
@@ -155,34 +156,47 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
             segments.append(segment)
             if translator and isinstance(translator.backend_for(segment.language), WhisperTranslator):
                 with _timed(timings, "translate"):  # now, while the window's encoder output exists
-                    _apply_translations(translator, [segment], options.translate_to, window)
-        window.encoder_output = None  # release the 30 s encoder state before the next window
+                    _apply_translations(translator, [segment], options.translate_to, notes, window)
+        window.encoder_output = None  # release the encoder state before the next window
         done += turn.end - turn.start
         progress("transcribe", done, total)
 
     if translator:
         with _timed(timings, "translate"):  # text models: one batched pass over what is left
             _apply_translations(translator, [s for s in segments if options.translate_to not in s.translation],
-                                options.translate_to)
+                                options.translate_to, notes)
 
     transcript = Transcript(
         media=info, segments=sorted(segments, key=lambda s: s.start), languages=list(options.languages),
         models={"asr": models.describe_whisper(options.model, runtime),
                 "language_id": "whisper audio probabilities + lingua text ID over the candidates",
                 "vad": "silero (faster-whisper)"},
-        timings=timings, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        timings=timings, notes=notes, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     if diarization_model:
         transcript.models["diarization"] = diarization_model
     if translator:
         transcript.models["translation"] = translator.name
+        if options.translator == "auto" and "whisper" in translator.name:
+            notes.append("translation: Whisper's translate task (no NLLB or opus-mt model on this machine; "
+                         "pass --translator nllb when online); translations marked unreliable are not to be trusted")
     return transcript
 
 
-def _apply_translations(translator: RoutedTranslator, segments: list[Segment], target: str,
+def _apply_translations(translator: RoutedTranslator, segments: list[Segment], target: str, notes: list[str],
                         window: Window | None = None) -> None:
+    """Translate `segments` in place; a failing backend degrades those segments, not the run."""
     requests = [TranslationRequest(s.text, s.language, avg_logprob=s.avg_logprob, window=window) for s in segments]
-    for seg, result in zip(segments, translator.translate(requests, target), strict=True):
+    try:
+        results = translator.translate(requests, target)
+    except Exception as e:  # e.g. a text model that cannot load or runs out of memory
+        for seg in segments:
+            seg.flags.append("translation_failed")
+        note = f"translation failed: {type(e).__name__}: {e}"
+        if note not in notes:
+            notes.append(note)
+        return
+    for seg, result in zip(segments, results, strict=True):
         seg.translation[target] = result.text
         seg.translation_confidence[target] = result.confidence
         if not result.reliable:
