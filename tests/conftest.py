@@ -19,16 +19,15 @@ def truth(name: str) -> dict:
 
 
 def score(name: str, transcript) -> dict:
-    """The shared benchmark scorer when it is beside the checkout, else the copy in scripts/."""
-    for folder in (SHARED_BENCH, ROOT / "scripts"):
-        if (folder / "score.py").is_file():
-            sys.path.insert(0, str(folder))
-            try:
-                import score as scorer
-            finally:
-                sys.path.pop(0)
-            return scorer.score(truth(name), transcript.to_dict())
-    pytest.skip("score.py not found")
+    """The shared benchmark scorer (../shared/bench/score.py, beside the checkout in CI)."""
+    if not (SHARED_BENCH / "score.py").is_file():
+        pytest.skip(f"the shared scorer is not at {SHARED_BENCH}")
+    sys.path.insert(0, str(SHARED_BENCH))
+    try:
+        import score as scorer
+    finally:
+        sys.path.pop(0)
+    return scorer.score(truth(name), transcript.to_dict())
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +62,15 @@ def run_pipeline():
         return _RUNS[key]
 
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """`requires_cuda` tests run only where CTranslate2 sees a GPU."""
+    import ctranslate2
+
+    if ctranslate2.get_cuda_device_count() > 0:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (CTranslate2 sees none)")
+    for item in items:
+        if "requires_cuda" in item.keywords:
+            item.add_marker(skip)
