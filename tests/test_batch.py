@@ -206,3 +206,19 @@ def test_iter_inputs_walks_folders_once(tmp_path):
     (tmp_path / ".hidden.mp4").write_bytes(b"")
     found = list(iter_inputs([tmp_path, tmp_path / "y.mp4"]))
     assert [p.name for p in found] == ["x.wav", "y.mp4"]
+
+
+def test_stems_of_earlier_runs_stay_theirs(tmp_path):
+    """Two inputs named clip.mp4 in different folders, given in separate runs, never share outputs."""
+    import os
+
+    from toolkit.batch import Manifest, _assign_stems
+
+    day1, day2 = tmp_path / "day1" / "clip.mp4", tmp_path / "day2" / "clip.mp4"
+    manifest = Manifest(tmp_path / "out")
+    assert _assign_stems([day1], manifest) == ["clip"]
+    manifest.records[os.path.abspath(day1)] = {"stem": "clip"}
+    assert _assign_stems([day2], manifest) == ["clip-2"]  # run 2 alone must not take day1's name
+    manifest.records[os.path.abspath(day2)] = {"stem": "clip-2"}
+    assert _assign_stems([day1], manifest) == ["clip"]
+    assert _assign_stems([day2, day1], manifest) == ["clip-2", "clip"]  # order of inputs does not matter

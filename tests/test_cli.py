@@ -1,6 +1,9 @@
 import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 from .conftest import SAMPLES
 
@@ -24,10 +27,29 @@ def test_batch_with_bad_inputs(bad_inputs, tmp_path):
     assert data["segments"] and all(s["language"] == "az" for s in data["segments"])
 
 
-def test_usage_errors():
-    proc = subprocess.run([sys.executable, "-m", "toolkit", "transcribe", "x.mp4", "--formats", "doc"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 2 and "unknown output format 'doc'" in proc.stderr
+@pytest.mark.parametrize("args, message", [
+    (["--formats", "doc"], "unknown output format 'doc'"),
+    (["--languages", "aze"], "unknown language code(s) aze"),
+    (["--num-speakers", "0"], "--num-speakers must be at least 1"),
+    (["--min-speakers", "3", "--max-speakers", "2"], "need 1 <= --min-speakers"),
+    (["--model", "large-v3"], "available here: base"),
+    (["--translator", "/no/such/model"], "translation model folder '/no/such/model' does not exist"),
+])
+def test_usage_errors_stop_before_any_file(args, message, tmp_path):
+    """Options that cannot work are refused at once (exit 2), not once per file after decoding."""
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "transcribe", str(SAMPLES / "azeri_music.mp4"),
+                           "-o", str(tmp_path), *args], capture_output=True, text=True,
+                          env={**os.environ, "TOOLKIT_OFFLINE": "1"})
+    assert proc.returncode == 2 and message in proc.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_report_command_errors(tmp_path):
+    missing = subprocess.run([sys.executable, "-m", "toolkit", "report", str(tmp_path / "nope")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "no such folder" in missing.stderr
+    empty = subprocess.run([sys.executable, "-m", "toolkit", "report", str(tmp_path)], capture_output=True, text=True)
+    assert empty.returncode == 1 and "no transcripts" in empty.stderr
 
 
 def test_models_command():

@@ -103,5 +103,5 @@ def test_failing_translator_degrades_segments_not_the_run(tmp_path):
     broken_model.mkdir()
     transcript = toolkit.transcribe(SAMPLES / "azeri_music.mp4", translator=str(broken_model), diarize=False)
     assert transcript.segments and all(s.text for s in transcript.segments)
-    assert all("translation_failed" in s.flags and not s.translation for s in transcript.segments)
-    assert any(n.startswith("translation failed: ") for n in transcript.notes)
+    assert all("translation_failed" in s.flags and s.translation == {"en": ""} for s in transcript.segments)
+    assert any(n.startswith("translation failed (az): ") for n in transcript.notes)

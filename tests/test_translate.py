@@ -243,11 +243,14 @@ def test_missing_models_and_targets_fail_clearly(tmp_path: Path, monkeypatch: py
         load_translator("whisper", target="de")
     monkeypatch.setenv("TOOLKIT_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    # a route that cannot run fails its own requests, each saying why, instead of the whole call
     tr = load_translator("Helsinki-NLP/opus-mt-xx-yy")
-    with pytest.raises(ModelNotAvailableError):
-        tr.translate([TranslationRequest("Привет.", "ru")])
-    with pytest.raises(ValueError, match="no translation route"):
-        load_translator("ru=whisper").translate([TranslationRequest("Hallo.", "de")])
+    [missing] = tr.translate([TranslationRequest("Привет.", "ru")])
+    assert not missing.reliable and missing.text == ""
+    assert missing.reason.startswith("failed: ModelNotAvailableError")
+    out = load_translator("ru=whisper").translate([TranslationRequest("Hallo.", "de"), TranslationRequest("", "ru")])
+    assert out[0].reason.startswith("failed: ValueError: no translation route for source language 'de'")
+    assert out[1].reliable and out[1].text == ""
 
 
 def test_auto_without_a_cached_mt_model_is_whisper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,7 +89,7 @@ def _is_media_by_content(path: Path) -> bool:
         info = probe(path)
     except MediaError:
         return False
-    return any(s.codec_type in ("audio", "video") for s in info.streams)
+    return any(s.codec_type == "audio" for s in info.streams)  # not thumbnails, whose one stream is "video"
 
 
 def iter_inputs(inputs: Iterable[str | Path]) -> Iterator[Path]:
@@ -255,11 +255,23 @@ def process_file(path: str | Path, output_dir: str | Path, options: PipelineOpti
 
 # ---------------------------------------------------------------------------- planning
 
-def _assign_stems(files: list[Path]) -> list[str]:
-    """OUTDIR/STEM.EXT for each input; a second `x.mp4` (another folder, or x.mkv) becomes `x-2`."""
-    used: set[str] = set()
+def _assign_stems(files: list[Path], manifest: Manifest | None = None) -> list[str]:
+    """OUTDIR/STEM.EXT for each input; a second `x.mp4` (another folder, or x.mkv) becomes `x-2`.
+
+    An input keeps the stem an earlier run gave it, and stems that earlier runs gave to other
+    inputs stay theirs, so one run can never overwrite (and a later run then skip) another
+    input's outputs.
+    """
+    records = manifest.records if manifest else {}
+    keys = {os.path.abspath(p) for p in files}
+    used: set[str] = {str(r.get("stem", "")).lower() for k, r in records.items() if k not in keys and r.get("stem")}
     stems = []
     for path in files:
+        earlier = records.get(os.path.abspath(path), {}).get("stem")
+        if earlier and earlier.lower() not in used:
+            used.add(earlier.lower())
+            stems.append(earlier)
+            continue
         stem, n = path.stem or path.name, 1
         while stem.lower() in used:
             n += 1
@@ -275,7 +287,7 @@ def _plan(files: list[Path], output_dir: Path, fp: str, manifest: Manifest,
     from .media import file_sha256
 
     plan: list[_Job | FileResult] = []
-    for path, stem in zip(files, _assign_stems(files), strict=True):
+    for path, stem in zip(files, _assign_stems(files, manifest), strict=True):
         key = os.path.abspath(path)
         record = manifest.records.get(key, {})
         try:

@@ -74,6 +74,8 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     from .batch import run_cli_batch
+    from .models import ModelNotAvailableError
+    from .pipeline import preflight
     from .writers import parse_formats
 
     try:
@@ -87,7 +89,8 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
             from .ray_engine import import_ray
 
             import_ray()
-    except (ValueError, ImportError) as e:
+        preflight(options)
+    except (ValueError, ImportError, ModelNotAvailableError) as e:
         print(f"toolkit: {e}", file=sys.stderr)
         return 2
     return run_cli_batch(args.inputs, args.output_dir, options, formats, subtitles=args.subtitles,
@@ -105,12 +108,20 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .report import build_reports
 
+    if not Path(args.folder).is_dir():
+        print(f"toolkit: {args.folder}: no such folder", file=sys.stderr)
+        return 2
     written = build_reports(args.folder)
     for path in written:
         print(path)
-    return 0 if written else 1
+    if len(written) <= 1:  # the index alone: nothing to report on
+        print(f"toolkit: no transcripts (*.json) in {args.folder}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

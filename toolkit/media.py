@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _ffmpeg_url(path: str | Path) -> str:
+    """An explicit file: URL, so that a name like `interview:part2.wav` is not read as a protocol."""
+    return "file:" + os.path.abspath(path)
+
+
 def probe(path: str | Path) -> MediaInfo:
     """Streams, duration and codecs of `path`; raises MediaError if it is not readable media."""
     import av
@@ -59,7 +65,7 @@ def probe(path: str | Path) -> MediaInfo:
     if path.stat().st_size == 0:
         raise MediaError(path, "empty file (0 bytes)")
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with av.open(_ffmpeg_url(path), metadata_errors="ignore") as container:
             streams = [MediaStream(
                 index=s.index, codec_type=s.type, codec_name=s.codec_context.name if s.codec_context else "",
                 language=s.metadata.get("language") if s.metadata.get("language") not in (None, "und") else None,
@@ -94,7 +100,7 @@ def extract_audio(path: str | Path, audio_stream: int = 0) -> np.ndarray:
     """Decode one audio stream to 16 kHz mono float32 in [-1, 1]."""
     import ffmpeg
 
-    stream = ffmpeg.input(str(path)).output(
+    stream = ffmpeg.input(_ffmpeg_url(path)).output(
         "pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, map=f"0:a:{audio_stream}")
     try:
         raw, _ = stream.run(cmd=ffmpeg_executable(), capture_stdout=True, capture_stderr=True, quiet=True)

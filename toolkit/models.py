@@ -105,7 +105,7 @@ def whisper_model_path(name: str = DEFAULT_WHISPER) -> Path:
     path = Path(name).expanduser()
     if _is_ct2_folder(path):
         return path
-    if os.sep in name or path.exists():
+    if path.exists() or name.startswith((".", "/", "~")):
         raise ModelNotAvailableError(f"{name}: not a CTranslate2 model folder (needs model.bin and config.json)")
     data_dirs = _bundled_data_dirs(name)
     if data_dirs:

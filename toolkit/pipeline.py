@@ -19,7 +19,7 @@ from . import models
 from .asr import DecodeOptions, RegionRecognizer, Window
 from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId, decide_and_decode
 from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript
-from .translate import RoutedTranslator, TranslationRequest, WhisperTranslator, load_translator
+from .translate import FAILED_PREFIX, RoutedTranslator, TranslationRequest, TranslationResult, load_translator
 from .vad import VadSettings, speech_regions
 
 # A progress hook: (stage, completed, total). For "transcribe" the unit is seconds of audio.
@@ -53,6 +53,27 @@ class PipelineOptions:
         if not self.languages:
             raise ValueError("at least one candidate language is needed")
         object.__setattr__(self, "languages", tuple(c.strip().lower() for c in self.languages))
+        if self.translate_to:
+            object.__setattr__(self, "translate_to", self.translate_to.strip().lower())
+        if self.num_speakers is not None and self.num_speakers < 1:
+            raise ValueError(f"--num-speakers must be at least 1, not {self.num_speakers}")
+        if self.min_speakers < 1 or (self.max_speakers is not None and self.max_speakers < self.min_speakers):
+            raise ValueError(f"need 1 <= --min-speakers ({self.min_speakers}) <= --max-speakers ({self.max_speakers})")
+
+
+def preflight(options: PipelineOptions) -> None:
+    """Fail before any file is decoded when the options cannot work: unknown language codes, a
+    device or precision this machine lacks, a Whisper model that is not here, a missing translator."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    unknown = [c for c in options.languages if c not in _LANGUAGE_CODES]
+    if unknown:
+        raise ValueError(f"unknown language code(s) {', '.join(unknown)}: "
+                         "use ISO 639-1 codes that Whisper knows (az, ru, en, ...)")
+    runtime = models.resolve_runtime(options.device, options.compute_type, options.cpu_threads)
+    models.whisper_model_path(options.model)
+    if options.translate_to:
+        load_translator(options.translator, target=options.translate_to, runtime=runtime, whisper_model=options.model)
 
 
 @dataclass(frozen=True)
@@ -154,7 +175,7 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
             segment = _segment(decision, turn)
         if segment:
             segments.append(segment)
-            if translator and isinstance(translator.backend_for(segment.language), WhisperTranslator):
+            if translator and translator.translates_audio(segment.language):
                 with _timed(timings, "translate"):  # now, while the window's encoder output exists
                     _apply_translations(translator, [segment], options.translate_to, notes, window)
         window.encoder_output = None  # release the encoder state before the next window
@@ -189,15 +210,15 @@ def _apply_translations(translator: RoutedTranslator, segments: list[Segment], t
     requests = [TranslationRequest(s.text, s.language, avg_logprob=s.avg_logprob, window=window) for s in segments]
     try:
         results = translator.translate(requests, target)
-    except Exception as e:  # e.g. a text model that cannot load or runs out of memory
-        for seg in segments:
-            seg.flags.append("translation_failed")
-        note = f"translation failed: {type(e).__name__}: {e}"
-        if note not in notes:
-            notes.append(note)
-        return
+    except Exception as e:  # e.g. a Whisper decode that runs out of memory
+        results = [TranslationResult("", 0.0, False, f"{FAILED_PREFIX}{type(e).__name__}: {e}") for _ in segments]
     for seg, result in zip(segments, results, strict=True):
-        seg.translation[target] = result.text
+        seg.translation[target] = result.text  # set even when failed: not tried again at the end
         seg.translation_confidence[target] = result.confidence
-        if not result.reliable:
+        if result.reason and result.reason.startswith(FAILED_PREFIX):
+            seg.flags.append("translation_failed")
+            note = f"translation failed ({seg.language}): {result.reason[len(FAILED_PREFIX):]}"
+            if note not in notes:
+                notes.append(note)
+        elif not result.reliable:
             seg.flags.append("translation_unreliable")

@@ -13,7 +13,6 @@ Ray is optional (`pip install 'toolkit[ray]'`); nothing imports it unless this e
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import time
@@ -61,12 +60,6 @@ def _extract(path: str, audio_stream: int | None) -> tuple[tuple[str | None, Med
     return (None, info, time.perf_counter() - started), audio
 
 
-def _pipeline_takes_media() -> bool:
-    from .pipeline import transcribe
-
-    return "media" in inspect.signature(transcribe).parameters
-
-
 class _Transcriber:
     """One model instance per actor, reused for every file the actor is given."""
 
@@ -86,11 +79,8 @@ class _Transcriber:
             self.current[path] = (stage, completed, total)
 
         try:
-            if _pipeline_takes_media():
-                transcript = transcribe(path, options, progress=hook, media=(info, audio))
-                transcript.timings["extract"] = extract_s
-            else:  # until the pipeline accepts pre-extracted audio it decodes the file again itself
-                transcript = transcribe(path, options, progress=hook)
+            transcript = transcribe(path, options, progress=hook, media=(info, audio))
+            transcript.timings["extract"] = extract_s
         except Exception as e:  # one file's failure; the actor and its model stay up for the next
             return failure_message(path, e), None
         finally:

@@ -34,6 +34,7 @@ from .models import ModelNotAvailableError, Runtime, load_whisper, resolve_runti
 
 SAMPLE_RATE = 16000
 UNRELIABLE = 0.5  # confidence below this is flagged `translation_unreliable`
+FAILED_PREFIX = "failed: "  # TranslationResult.reason of a request whose backend raised
 LOGPROB_FLOOR = -1.0  # Whisper's own log_prob_threshold; confidence 0.5 sits exactly here
 COMPRESSION_CEILING = 2.4  # Whisper's compression_ratio_threshold
 MAX_LENGTH_RATIO = 3.0  # translation chars / source chars; ru/az -> en is ~0.8-1.3
@@ -685,6 +686,11 @@ class RoutedTranslator:
             return SHORT_NAMES[value].format(src=source, tgt=self.target)
         return value
 
+    def translates_audio(self, source: str) -> bool:
+        """Whether `source` goes to Whisper, which translates from the audio (the caller can then
+        hand over the already encoded window); False for the target itself and unrouted sources."""
+        return source != self.target and self._resolve(source) == "whisper"
+
     def backend_for(self, source: str) -> Translator:
         spec = self._resolve(source)
         if spec is None:
@@ -713,15 +719,19 @@ class RoutedTranslator:
                 groups.setdefault(req.source, []).append(i)
         done = len(requests) - sum(len(g) for g in groups.values())
         for source, idx in groups.items():
-            backend = self.backend_for(source)
 
             def sub_progress(n: int, _total: int, base: int = done) -> None:
                 if progress:
                     progress(base + n, len(requests))
 
-            outs = backend.translate([requests[i] for i in idx], target, progress=sub_progress)
-            if len(outs) != len(idx):
-                raise RuntimeError(f"{backend.name}: {len(outs)} results for {len(idx)} requests")
+            try:  # one failing route (no route, a model that will not load) fails only its own requests
+                backend = self.backend_for(source)
+                outs = backend.translate([requests[i] for i in idx], target, progress=sub_progress)
+                if len(outs) != len(idx):
+                    raise RuntimeError(f"{backend.name}: {len(outs)} results for {len(idx)} requests")
+            except Exception as e:
+                reason = f"{FAILED_PREFIX}{type(e).__name__}: {e}"
+                outs = [TranslationResult("", 0.0, False, reason, str(self._resolve(source))) for _ in idx]
             for i, out in zip(idx, outs, strict=True):
                 results[i] = out
             done += len(idx)
