@@ -50,3 +50,25 @@ def test_audio_stream_choice():
     assert choose_audio_stream(info) == 0
     with pytest.raises(MediaError, match="--audio-stream 3 does not exist"):
         choose_audio_stream(info, 3)
+
+
+def test_second_audio_stream_and_default_flag(tmp_path):
+    """A file with two audio tracks: the default-flagged one is taken unless --audio-stream says otherwise."""
+    import subprocess
+
+    from toolkit.media import ffmpeg_executable
+
+    path = tmp_path / "two tracks.mkv"
+    subprocess.run([ffmpeg_executable(), "-loglevel", "error", "-i", str(SAMPLES / "azeri_music.mp4"),
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=5", "-map", "0:v", "-map", "1:a", "-map", "0:a",
+                    "-t", "5", "-c:v", "copy", "-c:a", "aac", "-disposition:a:0", "0", "-disposition:a:1", "default",
+                    str(path)], check=True)
+    info, default_audio = load_media(path)
+    assert [s.codec_type for s in info.streams] == ["video", "audio", "audio"]
+    assert info.audio_stream == 1  # the default-flagged track, not the first
+    sine_info, sine = load_media(path, audio_stream=0)
+    assert sine_info.audio_stream == 0
+    # a pure tone is periodic: its spectrum is one peak at 440 Hz; speech with music is not
+    peak_hz = np.argmax(np.abs(np.fft.rfft(sine[:16000])))  # one second at 16 kHz: 1 Hz bins
+    assert abs(peak_hz - 440) < 5
+    assert not np.allclose(sine[:16000], default_audio[:16000], atol=1e-3)
