@@ -41,6 +41,14 @@ def ffmpeg_executable() -> str:
 
 
 def file_sha256(path: str | Path) -> str:
+    """The file's SHA-256; remembered per (path, size, mtime), since a batch hashes each input to
+    decide whether to skip it and the pipeline records it again, and a video is gigabytes."""
+    st = os.stat(path)
+    return _sha256(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
