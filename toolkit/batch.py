@@ -124,10 +124,27 @@ def writer_options_for(options: PipelineOptions, subtitles: str = "original", **
 def fingerprint(options: PipelineOptions, formats: Iterable[str], writer_options: dict[str, Any]) -> str:
     """A short hash of everything that shapes a file's outputs (not speed knobs such as threads or jobs)."""
     shaping = {k: v for k, v in asdict(options).items() if k not in _NON_SHAPING_FIELDS}
+    shaping["translator_resolved"] = _resolved_translator(options)
     payload = {"v": FINGERPRINT_VERSION, "options": shaping, "formats": sorted(set(formats)),
                "writer": writer_options}
     text = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _resolved_translator(options: PipelineOptions) -> str | None:
+    """What `--translator auto` stands for on this machine now: installing NLLB later must redo
+    the files that Whisper translated. Resolving looks at the local cache only; nothing loads."""
+    if not options.translate_to:
+        return None
+    from .models import resolve_runtime
+    from .translate import load_translator
+
+    try:
+        runtime = resolve_runtime(options.device, options.compute_type)
+        return load_translator(options.translator, target=options.translate_to, runtime=runtime,
+                               whisper_model=options.model).name
+    except Exception:  # an unusable translator fails the files themselves, with its own message
+        return options.translator
 
 
 # ---------------------------------------------------------------------------- manifest
