@@ -104,28 +104,53 @@ def choose_audio_stream(info: MediaInfo, requested: int | None = None) -> int:
     return defaults[0] if defaults else 0
 
 
-def extract_audio(path: str | Path, audio_stream: int = 0) -> np.ndarray:
-    """Decode one audio stream to 16 kHz mono float32 in [-1, 1]."""
+def extract_audio(path: str | Path, audio_stream: int = 0, expected_seconds: float = 0.0) -> np.ndarray:
+    """Decode one audio stream to 16 kHz mono float32 in [-1, 1].
+
+    ffmpeg's output is read in chunks straight into one float32 array (sized from the probed
+    duration, grown if needed): a 2-hour file costs one 460 MB array, not a copy of its bytes too.
+    """
+    import subprocess
+    import tempfile
+
     import ffmpeg
 
-    stream = ffmpeg.input(_ffmpeg_url(path)).output(
-        "pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, map=f"0:a:{audio_stream}")
-    try:
-        raw, _ = stream.run(cmd=ffmpeg_executable(), capture_stdout=True, capture_stderr=True, quiet=True)
-    except ffmpeg.Error as e:
-        lines = [ln for ln in (e.stderr or b"").decode("utf-8", "replace").splitlines() if ln.strip()]
-        raise MediaError(path, f"audio could not be decoded ({lines[-1].strip() if lines else 'ffmpeg failed'})") from e
-    samples = np.frombuffer(raw, dtype=np.int16)
-    if samples.size == 0:
+    args = ffmpeg.input(_ffmpeg_url(path)).output(
+        "pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, map=f"0:a:{audio_stream}"
+    ).global_args("-nostdin", "-loglevel", "error").compile(cmd=ffmpeg_executable())
+    audio = np.empty(int(expected_seconds * SAMPLE_RATE) + SAMPLE_RATE, dtype=np.float32)
+    filled, carry = 0, b""
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg can never block on it
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
+        try:
+            while chunk := process.stdout.read(1 << 20):
+                chunk, carry = carry + chunk, b""
+                if len(chunk) % 2:  # a sample split across reads
+                    chunk, carry = chunk[:-1], chunk[-1:]
+                samples = np.frombuffer(chunk, dtype=np.int16)
+                if filled + samples.size > audio.size:
+                    audio = np.resize(audio, max(2 * audio.size, filled + samples.size))
+                audio[filled:filled + samples.size] = samples
+                filled += samples.size
+        finally:
+            process.stdout.close()
+            returncode = process.wait()
+        errors.seek(0)
+        lines = [ln.strip() for ln in errors.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    if returncode != 0:
+        raise MediaError(path, f"audio could not be decoded ({lines[-1] if lines else 'ffmpeg failed'})")
+    if filled == 0:
         raise MediaError(path, "the audio stream decodes to zero samples")
-    return samples.astype(np.float32) / 32768.0
+    audio = audio[:filled]
+    audio /= 32768.0
+    return audio
 
 
 def load_media(path: str | Path, audio_stream: int | None = None) -> tuple[MediaInfo, np.ndarray]:
     """Probe, pick the audio stream, extract it, and hash the file: all a pipeline needs of the input."""
     info = probe(path)
     info.audio_stream = choose_audio_stream(info, audio_stream)
-    audio = extract_audio(path, info.audio_stream)
+    audio = extract_audio(path, info.audio_stream, info.duration)
     info.sha256 = file_sha256(path)
     if not info.duration:
         info.duration = audio.size / SAMPLE_RATE
