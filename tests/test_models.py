@@ -41,3 +41,6 @@ def test_list_models():
     base = [e for e in entries if e.name == "base"]
     assert base and base[0].available
     assert any(e.name == "large-v3" and not e.available for e in entries)
+    kinds = {(e.kind, e.name): e.available for e in entries}
+    assert kinds[("speaker-encoder", "ge2e")] and kinds[("translation", "whisper")]
+    assert kinds[("translation", "facebook/nllb-200-distilled-600M")] is False  # never shipped here

@@ -103,7 +103,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     for entry in list_models():
         mark = "available" if entry.available else "needs download"
-        print(f"{entry.kind:16s} {entry.name:28s} {mark:15s} {entry.source}")
+        print(f"{entry.kind:16s} {entry.name:34s} {mark:15s} {entry.source}")
     return 0
 
 

