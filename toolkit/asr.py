@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from .media import SAMPLE_RATE
 from .transcript import Word
 
-SAMPLE_RATE = 16000  # Hz
 WINDOW_FRAMES = 3000  # mel frames in Whisper's 30 s input window
 MAX_DECODE_TOKENS = 440  # Whisper's 448-token context, less the prompt
 

@@ -26,16 +26,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .utils import atomic_open
+from .writers import DEFAULT_FORMATS
+
 if TYPE_CHECKING:
     from .pipeline import PipelineOptions, ProgressHook
     from .transcript import Transcript
 
 MANIFEST_NAME = "manifest.jsonl"
 # Bump when the meaning of a fingerprint changes, so older outputs are redone once.
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2  # 2: the resolved translator is part of it
 # PipelineOptions fields that change speed, not the transcript.
 _NON_SHAPING_FIELDS = frozenset({"cpu_threads"})
-DEFAULT_FORMATS = ("json", "srt", "vtt", "txt", "tsv")
 ENGINES = ("local", "ray")
 
 # Extensions that are always attempted (and reported when broken); other files in a
@@ -188,16 +190,9 @@ class Manifest:
         """Rewrite as one line per input (the latest), through a temp file and a rename."""
         if not self.records:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-                for record in self.records.values():
-                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_open(self.path, fsync=True) as f:
+            for record in self.records.values():
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def _pid_alive(pid: int) -> bool:

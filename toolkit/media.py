@@ -16,7 +16,7 @@ import numpy as np
 
 from .transcript import MediaInfo, MediaStream
 
-SAMPLE_RATE = 16000  # Hz
+SAMPLE_RATE = 16000  # Hz: what Whisper, Silero and the speaker encoder take; every stage uses this one
 
 
 class MediaError(Exception):

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .utils import atomic_open
+
 DEFAULT_WHISPER = "base"
 
 # Whisper sizes shipped as wheels on the package index: name -> packages whose `data/`
@@ -53,6 +55,11 @@ def resolve_runtime(device: str = "auto", compute_type: str = "auto", cpu_thread
     return Runtime(device, compute_type, cpu_threads)
 
 
+def offline() -> bool:
+    """Downloads are off: the user said so through `TOOLKIT_OFFLINE` or Hugging Face's own `HF_HUB_OFFLINE`."""
+    return bool(os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TOOLKIT_OFFLINE"))
+
+
 def cache_dir() -> Path:
     root = os.environ.get("TOOLKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "toolkit")
     return Path(root)
@@ -77,18 +84,15 @@ def _assemble_bundled(name: str, data_dirs: list[Path]) -> Path:
     files = {p.name: p for d in data_dirs for p in d.iterdir() if p.is_file()}
     for fname in ("config.json", "tokenizer.json", "vocabulary.txt", "preprocessor_config.json"):
         if fname in files:
-            tmp = target / f".{fname}.{os.getpid()}.tmp"
-            tmp.write_bytes(files[fname].read_bytes())
-            os.replace(tmp, target / fname)
+            with atomic_open(target / fname, "wb") as out:
+                out.write(files[fname].read_bytes())
     parts = sorted((p for n, p in files.items() if n.startswith("model.bin.part")),
                    key=lambda p: int(p.name.rsplit("part", 1)[1]))
-    tmp = target / f".model.bin.{os.getpid()}.tmp"
-    with open(tmp, "wb") as out:
+    with atomic_open(target / "model.bin", "wb") as out:  # last, so a present model.bin means complete
         for part in parts:
             with open(part, "rb") as src:
                 while chunk := src.read(1 << 24):
                     out.write(chunk)
-    os.replace(tmp, target / "model.bin")  # last, so a present model.bin means complete
     return target
 
 
@@ -118,7 +122,7 @@ def whisper_model_path(name: str = DEFAULT_WHISPER) -> Path:
         return Path(download_model(name, local_files_only=True))
     except Exception:
         pass
-    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TOOLKIT_OFFLINE"):
+    if offline():
         raise ModelNotAvailableError(f"Whisper {name!r} is not on this machine and downloads are off; "
                                      f"{_available_text()}")
     try:

@@ -24,6 +24,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .transcript import Segment, Transcript
+from .utils import atomic_open
 from .writers import ResultWriter, register_writer
 
 __all__ = ["HtmlWriter", "build_reports", "is_transcript_dict", "media_src", "render_report", "report_context"]
@@ -326,10 +327,6 @@ def build_reports(outdir: str | Path, target: str = "en") -> list[Path]:
         written.append(writer.write(transcript, report))
         rows.append(_index_row(transcript, report, outdir, target))
     index = outdir / INDEX_NAME
-    tmp = index.with_name(f".{index.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(_render_index(rows, outdir.resolve().name or str(outdir)), encoding="utf-8")
-        os.replace(tmp, index)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_open(index) as f:
+        f.write(_render_index(rows, outdir.resolve().name or str(outdir)))
     return [*written, index]

@@ -20,7 +20,8 @@ from typing import Protocol
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from .media import SAMPLE_RATE
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 GE2E_PATH = ASSETS / "ge2e.npz"
 

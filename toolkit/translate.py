@@ -18,7 +18,6 @@ Nothing here loads a model at import; models are loaded on first use and cached.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import threading
 import zlib
@@ -30,9 +29,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from .asr import DecodeOptions, RegionRecognizer, Window
-from .models import ModelNotAvailableError, Runtime, load_whisper, resolve_runtime
+from .media import SAMPLE_RATE
+from .models import ModelNotAvailableError, Runtime, load_whisper, offline, resolve_runtime
 
-SAMPLE_RATE = 16000
 UNRELIABLE = 0.5  # confidence below this is flagged `translation_unreliable`
 FAILED_PREFIX = "failed: "  # TranslationResult.reason of a request whose backend raised
 LOGPROB_FLOOR = -1.0  # Whisper's own log_prob_threshold; confidence 0.5 sits exactly here
@@ -265,10 +264,6 @@ def split_text(text: str, count_tokens: Callable[[str], int], max_tokens: int) -
 # Text MT engines: one model each; `Seq2SeqTranslator` does routing-free split/batch/join
 
 
-def _offline() -> bool:
-    return bool(os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TOOLKIT_OFFLINE"))
-
-
 def _lang_tokens(tokenizer: Any, source: str, target: str) -> tuple[str | None, str | None]:
     """The (source, target) language tokens a multilingual tokenizer wants, or (None, None)."""
     vocab = tokenizer.get_vocab()
@@ -314,7 +309,7 @@ class _Engine:
 def _load_tokenizer(path: str) -> Any:
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path, local_files_only=_offline() or Path(path).is_dir())
+    return AutoTokenizer.from_pretrained(path, local_files_only=offline() or Path(path).is_dir())
 
 
 def _token_budget(tokenizer: Any, config_max: int | None, cap: int) -> int:
@@ -339,11 +334,11 @@ class _HFEngine(_Engine):
         try:
             self.tokenizer = _load_tokenizer(str(Path(name).expanduser()) if local else name)
             self.model = AutoModelForSeq2SeqLM.from_pretrained(
-                str(Path(name).expanduser()) if local else name, local_files_only=_offline() or local)
+                str(Path(name).expanduser()) if local else name, local_files_only=offline() or local)
         except (OSError, ValueError) as e:
             where = "is not a model folder" if local else (
                 "is not in the Hugging Face cache and downloads are off (HF_HUB_OFFLINE/TOOLKIT_OFFLINE)"
-                if _offline() else "could not be loaded or downloaded")
+                if offline() else "could not be loaded or downloaded")
             raise ModelNotAvailableError(f"translation model {name!r} {where}: {e}") from e
         finally:
             if bar:

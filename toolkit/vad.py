@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-SAMPLE_RATE = 16000  # Hz, what Whisper and Silero expect
+from .media import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

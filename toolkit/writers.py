@@ -6,13 +6,13 @@ and a rename, so an interrupted run never leaves a half-written output.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, ClassVar
 
 from .transcript import Segment, Transcript
+from .utils import atomic_open
 
 SUBTITLE_MODES = ("original", "translation", "both")
 
@@ -40,14 +40,8 @@ class ResultWriter:
 
     def write(self, transcript: Transcript, path: str | Path) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-                self.write_result(transcript, f, path)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_open(path) as f:
+            self.write_result(transcript, f, path)
         return path
 
     def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
