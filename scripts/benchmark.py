@@ -62,23 +62,37 @@ def toolkit_cmd(media: Path, outdir: Path, extra: list[str]) -> list[str]:
             "--no-progress", *extra]
 
 
-def build_long_input(minutes: float, folder: Path) -> Path:
-    """Concatenate the samples' audio (re-encoded once) until `minutes` long."""
-    from toolkit.media import ffmpeg_executable
+def build_long_input(minutes: float, folder: Path) -> tuple[Path, Path]:
+    """The samples' audio laid end to end until `minutes` long, and the matching truth file.
+
+    Each sample is decoded once with ffmpeg and the copies are joined at exact sample offsets
+    (a 16 kHz WAV), so the concatenated truth's turn times stay exact over hours.
+    """
+    import wave
+
+    import numpy as np
+
+    from toolkit.media import SAMPLE_RATE, extract_audio
 
     sources = sorted(SAMPLES.glob("*.mp4"))
-    listing = folder / "list.txt"
-    total, lines = 0.0, []
-    durations = {p: json.loads(p.with_suffix(".truth.json").read_text())["duration"] for p in sources}
-    while total < minutes * 60:
-        for p in sources:
-            lines.append(f"file '{p}'")
-            total += durations[p]
-    listing.write_text("\n".join(lines) + "\n")
-    out = folder / f"long_{int(minutes)}min.m4a"
-    subprocess.run([ffmpeg_executable(), "-y", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
-                    "-vn", "-ac", "1", "-ar", "16000", "-c:a", "aac", "-b:a", "48k", str(out)], check=True)
-    return out
+    clips = {p: (np.clip(extract_audio(p) * 32768, -32768, 32767).astype("<i2").tobytes(),
+                 json.loads(p.with_suffix(".truth.json").read_text(encoding="utf-8"))) for p in sources}
+    out, truth_path = folder / f"long_{int(minutes)}min.wav", folder / f"long_{int(minutes)}min.truth.json"
+    offset, turns, speakers = 0.0, [], set()
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        while offset < minutes * 60:
+            for data, truth in clips.values():
+                w.writeframes(data)
+                for t in truth["turns"]:
+                    turns.append({**t, "start": t["start"] + offset, "end": t["end"] + offset})
+                speakers.update(truth["speakers"])
+                offset += len(data) / 2 / SAMPLE_RATE
+    truth_path.write_text(json.dumps({"media": out.name, "duration": offset, "speakers": sorted(speakers),
+                                      "languages": ["az", "ru"], "turns": turns}, ensure_ascii=False))
+    return out, truth_path
 
 
 def fmt(x, digits=3):
@@ -167,12 +181,20 @@ def main() -> None:
             parts = ", ".join(f"{k} {v:.2f} ({100 * v / wall:.0f}%)" for k, v in t.items() if k != "total")
             print(f"  {name} (wall {wall:.1f} s): {parts}")
     if args.long_minutes:
-        long_media = build_long_input(args.long_minutes, work)
+        long_media, long_truth = build_long_input(args.long_minutes, work)
         wall, peak, proc = run_measured(toolkit_cmd(long_media, work / "long", extra))
         ok = proc.returncode == 0
         report["long"] = {"minutes": args.long_minutes, "wall_s": wall, "peak_rss_mib": peak, "ok": ok}
         print(f"\nLong input: {args.long_minutes:.0f} min of audio, wall {wall:.0f} s "
               f"(RTF {args.long_minutes * 60 / wall:.2f}), peak RSS {peak:.0f} MiB, {'ok' if ok else 'FAILED'}")
+        if ok:
+            hyp = work / "long" / f"{long_media.stem}.json"
+            s = report["long"]["score"] = score(long_truth, hyp)
+            report["long"]["timings"] = json.loads(hyp.read_text())["timings"]
+            print(f"  CER {s['cer']}, language accuracy {s['lid_accuracy']}, DER {s['der']}, speakers "
+                  f"{s['speakers']['hypothesis']}/{s['speakers']['truth']}, chrF {s['chrf_en_by_language']}, "
+                  f"words outside turns {s['words_outside_turns']}")
+            print(f"  stage timings: {report['long']['timings']}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 

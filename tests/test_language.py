@@ -1,4 +1,4 @@
-from toolkit.language import TextLanguageId, audio_evidence
+from toolkit.language import TextLanguageId, audio_allows, audio_evidence
 
 CANDIDATES = ("az", "ru", "en")
 
@@ -23,7 +23,12 @@ def test_turkish_label_counts_for_azerbaijani_never_reported():
 
 def test_english_needs_confident_audio():
     assert audio_evidence({"en": 0.9, "ru": 0.05}, CANDIDATES).primary == "en"
+    assert audio_evidence({"en": 0.9, "ru": 0.05}, CANDIDATES).alternatives == ()
     assert audio_evidence({"en": 0.3, "hu": 0.5}, CANDIDATES).primary == "az"
+    # p(en) of 0.5-0.8 next to a low-resource candidate: both are decoded and compared
+    doubtful = audio_evidence({"en": 0.6, "hu": 0.3}, CANDIDATES)
+    assert doubtful.primary == "en" and doubtful.alternatives == ("az",)
+    assert audio_evidence({"en": 0.6, "hu": 0.3}, ("en", "ru")).alternatives == ()
 
 
 def test_text_id_knows_azerbaijani_where_langdetect_says_turkish():
@@ -37,3 +42,10 @@ def test_text_id_knows_azerbaijani_where_langdetect_says_turkish():
     assert TextLanguageId(CANDIDATES).detect("Мы начали воевать против Исламского государства")[0] == "ru"
     assert TextLanguageId(CANDIDATES).detect("We lived in Raqqa for several months")[0] == "en"
     assert TextLanguageId(CANDIDATES).detect("Да")[0] is None  # too short to be evidence
+
+
+def test_text_cannot_bring_back_a_language_the_audio_ruled_out():
+    azerbaijani_like = audio_evidence({"hu": 0.6, "en": 0.05, "ru": 0.02}, CANDIDATES)
+    assert not audio_allows(azerbaijani_like, "en") and not audio_allows(azerbaijani_like, "ru")
+    assert audio_allows(azerbaijani_like, "az")  # low-resource: Whisper's low p(az) proves nothing
+    assert audio_allows(audio_evidence({"ru": 0.7, "en": 0.25}, CANDIDATES), "en")

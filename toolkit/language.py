@@ -33,7 +33,11 @@ RELATIVES = {
 # Languages with enough Whisper training data that its audio verdict on them is trustworthy
 # both ways (a low probability means "not this language").
 WELL_HEARD = frozenset("en ru de fr es it pt nl pl uk zh ja ko ar tr sv".split())
-CONFIDENT = 0.5  # audio probability mass above which a candidate is decided by audio alone
+CONFIDENT = 0.5  # audio probability mass above which a candidate is decided by audio alone...
+# ...except a well-heard one below this, while a low-resource candidate is in play: the synthetic
+# Azerbaijani voice sometimes gets p(en) of 0.5-0.6, so the low-resource candidate is decoded too
+# and the better decode wins. Russian turns measured p(ru family) >= 0.84, so they stay one decode.
+SURE = 0.8
 RULED_OUT = 0.2  # a well-heard candidate below this mass is considered not spoken
 TEXT_OVERRULES = 0.9  # text-ID confidence needed to try another candidate
 MIN_TEXT_WORDS = 3  # shorter texts are not evidence
@@ -60,13 +64,22 @@ def audio_evidence(probs: dict[str, float], candidates: tuple[str, ...] | list[s
     ranked = sorted(candidates, key=lambda c: -masses[c])
     top = ranked[0]
     if masses[top] >= CONFIDENT:
-        return AudioEvidence(masses, top, (), masses[top] / max(1e-9, sum(masses.values())))
+        weak = [c for c in ranked if c not in WELL_HEARD]
+        doubt = (weak[0],) if top in WELL_HEARD and masses[top] < SURE and weak and weak[0] != top else ()
+        return AudioEvidence(masses, top, doubt, masses[top] / max(1e-9, sum(masses.values())))
     remaining = [c for c in ranked if c not in WELL_HEARD or masses[c] >= RULED_OUT]
     weak = [c for c in remaining if c not in WELL_HEARD]
     if weak:  # what Whisper cannot hear well is what is left once the well-heard are ruled out
         ruled_out = [masses[c] for c in candidates if c not in remaining]
         return AudioEvidence(masses, weak[0], tuple(weak[1:]), 1.0 - max(ruled_out, default=0.0))
     return AudioEvidence(masses, top, tuple(ranked[1:2]), masses[top] / max(1e-9, sum(masses.values())))
+
+
+def audio_allows(audio: AudioEvidence, language: str) -> bool:
+    """Whether the audio leaves `language` possible: a well-heard language that Whisper gave
+    under RULED_OUT is not spoken, whatever a garbled decode's letters look like (the synthetic
+    Azerbaijani voice decodes to Latin-script babble that text ID may call English)."""
+    return language not in WELL_HEARD or audio.masses.get(language, 0.0) >= RULED_OUT
 
 
 class TextLanguageId:
@@ -143,7 +156,8 @@ def decide_and_decode(recognizer: RegionRecognizer, window: Window, candidates: 
     for alt in audio.alternatives:
         decodes[alt] = decode(window, alt)
     text_lang, text_conf = text_id.detect(decodes[audio.primary].text)
-    if text_lang and text_lang not in decodes and text_conf >= TEXT_OVERRULES:
+    if (text_lang and text_lang not in decodes and text_conf >= TEXT_OVERRULES
+            and audio_allows(audio, text_lang)):
         decodes[text_lang] = decode(window, text_lang)
 
     def support(lang: str) -> float:
