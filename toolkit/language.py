@@ -155,18 +155,22 @@ def decide_and_decode(recognizer: RegionRecognizer, window: Window, candidates: 
     decodes = {audio.primary: decode(window, audio.primary)}
     for alt in audio.alternatives:
         decodes[alt] = decode(window, alt)
-    text_lang, text_conf = text_id.detect(decodes[audio.primary].text)
+    verdicts = {audio.primary: text_id.detect(decodes[audio.primary].text)}  # language -> (said, confidence)
+    text_lang, text_conf = verdicts[audio.primary]
     if (text_lang and text_lang not in decodes and text_conf >= TEXT_OVERRULES
             and audio_allows(audio, text_lang)):
         decodes[text_lang] = decode(window, text_lang)
+    for lang, decoded in decodes.items():
+        if lang not in verdicts:
+            verdicts[lang] = text_id.detect(decoded.text)
 
-    def support(lang: str) -> float:
-        said, conf = text_id.detect(decodes[lang].text)
-        agreement = conf if said == lang else (0.5 if said is None else 0.0)
-        return decodes[lang].avg_logprob + agreement  # log-prob per token, nudged by text agreement
+    def agreement(lang: str) -> float:
+        said, conf = verdicts[lang]
+        return conf if said == lang else (0.5 if said is None else 0.0)
 
-    best = max(decodes, key=lambda lang: (support(lang), lang == audio.primary))
-    said, conf = text_id.detect(decodes[best].text)
+    # log-prob per token, nudged by the text's agreement; ties go to the audio's choice
+    best = max(decodes, key=lambda lang: (decodes[lang].avg_logprob + agreement(lang), lang == audio.primary))
+    said, conf = verdicts[best]
     text_share = conf if said == best else (0.5 if said is None else 1.0 - conf)
     audio_share = audio.confidence if best == audio.primary else audio.masses.get(best, 0.0)
     return LanguageDecision(decodes[best], best, round(0.5 * audio_share + 0.5 * text_share, 3), audio,
