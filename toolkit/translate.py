@@ -564,16 +564,18 @@ class WhisperTranslator:
             WHISPER_TRUSTED_SOURCES if small else None)
         self.name = f"whisper-{Path(whisper_model).name} translate (ct2 {self.runtime.describe()})"
 
+    @functools.cached_property
+    def recognizer(self) -> RegionRecognizer:
+        # the same (name, runtime) as transcription, so the model loaded for it is reused
+        return RegionRecognizer(load_whisper(self.whisper_model, self.runtime), DecodeOptions(beam_size=self.beam_size))
+
     def translate(self, requests: list[TranslationRequest], target: str = "en",
                   progress: Callable[[int, int], None] | None = None) -> list[TranslationResult]:
         if target != "en":
             raise ValueError(f"Whisper translates to English only, not {target!r}; use a text model (e.g. nllb)")
-        # the same (name, runtime) as transcription, so the model loaded for it is reused
-        recognizer = RegionRecognizer(load_whisper(self.whisper_model, self.runtime),
-                                      DecodeOptions(beam_size=self.beam_size))
         results = []
         for n, req in enumerate(requests):
-            results.append(self._one(recognizer, req))
+            results.append(self._one(self.recognizer, req))
             if progress:
                 progress(n + 1, len(requests))
         return results
