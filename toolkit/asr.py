@@ -62,7 +62,6 @@ class Decoded:
     task: str
     spans: list[Span] = field(default_factory=list)
     avg_logprob: float = -10.0  # token-weighted over the kept spans
-    no_speech_prob: float = 0.0
 
     @property
     def text(self) -> str:
@@ -75,13 +74,12 @@ class Decoded:
 
 @dataclass
 class Window:
-    """A region's audio, its mel features and its (lazily computed) encoder output."""
+    """A region: its place in the media, its mel features and its (lazily computed) encoder output."""
 
     start: float  # seconds in the media
     end: float
-    audio: np.ndarray  # 16 kHz mono float32 clip
     features: np.ndarray  # shape: (n_mels, n_frames)
-    encoder_output: Any = None  # ctranslate2.StorageView of the first 30 s
+    encoder_output: Any = None  # ctranslate2.StorageView of the window's first (at most) 30 s
 
 
 class RegionRecognizer:
@@ -97,7 +95,7 @@ class RegionRecognizer:
 
     def window(self, audio: np.ndarray, start: float, end: float) -> Window:
         clip = audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
-        return Window(start, end, clip, self.model.feature_extractor(clip))
+        return Window(start, end, self.model.feature_extractor(clip))
 
     def _encoded(self, window: Window):
         if window.encoder_output is None:
@@ -149,7 +147,7 @@ class RegionRecognizer:
             options.suppress_tokens = get_suppressed_tokens(tokenizer, options.suppress_tokens)
         segments = self.model.generate_segments(window.features, tokenizer, options, False,
                                                 self._encoded(window))
-        spans, logprob_sum, token_count, no_speech = [], 0.0, 0, 0.0
+        spans, logprob_sum, token_count = [], 0.0, 0
         duration = window.end - window.start
         for seg in segments:
             if seg.compression_ratio > self.options.compression_ratio_threshold or seg.start >= duration:
@@ -166,6 +164,5 @@ class RegionRecognizer:
             spans.append(span)
             logprob_sum += seg.avg_logprob * max(1, len(seg.tokens))
             token_count += max(1, len(seg.tokens))
-            no_speech = max(no_speech, seg.no_speech_prob)
         return Decoded(language=language, task=task, spans=spans,
-                       avg_logprob=logprob_sum / token_count if token_count else -10.0, no_speech_prob=no_speech)
+                       avg_logprob=logprob_sum / token_count if token_count else -10.0)

@@ -136,15 +136,11 @@ def fingerprint(options: PipelineOptions, formats: Iterable[str], writer_options
 def _resolved_translator(options: PipelineOptions) -> str | None:
     """What `--translator auto` stands for on this machine now: installing NLLB later must redo
     the files that Whisper translated. Resolving looks at the local cache only; nothing loads."""
-    if not options.translate_to:
-        return None
-    from .models import resolve_runtime
-    from .translate import load_translator
+    from .pipeline import translator_for
 
     try:
-        runtime = resolve_runtime(options.device, options.compute_type)
-        return load_translator(options.translator, target=options.translate_to, runtime=runtime,
-                               whisper_model=options.model).name
+        translator = translator_for(options)
+        return translator.name if translator else None
     except Exception:  # an unusable translator fails the files themselves, with its own message
         return options.translator
 

@@ -70,10 +70,17 @@ def preflight(options: PipelineOptions) -> None:
     if unknown:
         raise ValueError(f"unknown language code(s) {', '.join(unknown)}: "
                          "use ISO 639-1 codes that Whisper knows (az, ru, en, ...)")
-    runtime = models.resolve_runtime(options.device, options.compute_type, options.cpu_threads)
     models.whisper_model_path(options.model)
-    if options.translate_to:
-        load_translator(options.translator, target=options.translate_to, runtime=runtime, whisper_model=options.model)
+    translator_for(options)
+
+
+def translator_for(options: PipelineOptions, runtime: models.Runtime | None = None) -> RoutedTranslator | None:
+    """The translation stage these options ask for (None: off); resolving it reads only local caches."""
+    if not options.translate_to:
+        return None
+    runtime = runtime or models.resolve_runtime(options.device, options.compute_type, options.cpu_threads)
+    return load_translator(options.translator, target=options.translate_to, runtime=runtime,
+                           whisper_model=options.model)
 
 
 @dataclass(frozen=True)
@@ -155,8 +162,7 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
         runtime = models.resolve_runtime(options.device, options.compute_type, options.cpu_threads)
         recognizer = RegionRecognizer(models.load_whisper(options.model, runtime), options.decode)
         text_id = TextLanguageId(options.languages)
-        translator = load_translator(options.translator, target=options.translate_to, runtime=runtime,
-                                     whisper_model=options.model) if options.translate_to else None
+        translator = translator_for(options, runtime)
     with _timed(timings, "vad"):
         regions = speech_regions(audio, options.vad)
     with _timed(timings, "diarize"):
