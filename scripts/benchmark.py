@@ -112,8 +112,9 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="print the toolkit's stage timings per sample")
     ap.add_argument("--long-minutes", type=float, default=0, help="also time a concatenated input this long")
     ap.add_argument("--json", type=Path, help="write all numbers here")
-    args, extra = ap.parse_known_args()
-    extra = [x for x in extra if x != "--"]
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, extra = ap.parse_args(argv[:split]), argv[split + 1:]  # after "--": options for the toolkit
 
     names = args.samples or sorted(p.name[: -len(".truth.json")] for p in SAMPLES.glob("*.truth.json"))
     work = Path(tempfile.mkdtemp(prefix="toolkit-bench-"))

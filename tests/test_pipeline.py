@@ -105,3 +105,16 @@ def test_failing_translator_degrades_segments_not_the_run(tmp_path):
     assert transcript.segments and all(s.text for s in transcript.segments)
     assert all("translation_failed" in s.flags and s.translation == {"en": ""} for s in transcript.segments)
     assert any(n.startswith("translation failed (az): ") for n in transcript.notes)
+
+
+def test_batched_decoding_matches_one_region_at_a_time(run_pipeline):
+    # Azerbaijani and Russian regions of four speakers share generate calls in a batch, each with
+    # its own language prompt; the result must be that of decoding each region alone.
+    batched = run_pipeline("confession_mixed", **FULL)
+    alone = run_pipeline("confession_mixed", **FULL, batch_size=1)
+    assert {s.language for s in batched.segments} == {"az", "ru"}
+    assert len(batched.segments) == len(alone.segments)
+    for a, b in zip(batched.segments, alone.segments, strict=True):
+        assert (a.text, a.language, a.speaker) == (b.text, b.language, b.speaker)
+        assert abs(a.start - b.start) <= 0.02 and abs(a.end - b.end) <= 0.02
+        assert a.translation == b.translation

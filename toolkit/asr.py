@@ -1,13 +1,16 @@
-"""Speech recognition of one region at a time with faster-whisper.
+"""Speech recognition of speech regions with faster-whisper's CTranslate2 model, in batches.
 
-Whisper's encoder always sees a 30 s window, so on a 2-core CPU it costs as much for a 3 s
-turn as for a 30 s one. A region is therefore encoded once (`Window`), and that one encoder
-output serves language detection, transcription in each candidate language that needs
-trying, and the translate task.
+Whisper's encoder costs as much for a 3 s turn as for a 20 s one. A region is therefore
+encoded once (`Window`), and that one encoder output serves language detection,
+transcription in each candidate language that needs trying, and the translate task.
+Regions are decoded in batches through CTranslate2's own batched generate and align calls
+(the primitives under faster-whisper's `BatchedInferencePipeline`), with one prompt per
+region, so one batch mixes languages.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +19,13 @@ import numpy as np
 
 from .media import SAMPLE_RATE
 from .transcript import Word
+from .utils import chunks
 
 WINDOW_FRAMES = 3000  # mel frames in Whisper's 30 s input window
+FRAMES_PER_SECOND = 100
+# A decode that stopped short of its window's end goes on from there, as faster-whisper's own
+# loop does, unless less than this is left (Whisper often ends a turn's decode early).
+MIN_REST_FRAMES = 30
 MAX_DECODE_TOKENS = 440  # Whisper's 448-token context, less the prompt
 
 
@@ -61,7 +69,18 @@ class Decoded:
     language: str
     task: str
     spans: list[Span] = field(default_factory=list)
-    avg_logprob: float = -10.0  # token-weighted over the kept spans
+    avg_logprob: float = -10.0  # per token, of the decode; -10 when nothing was kept
+    tokens: int = 0  # decoded tokens behind the kept spans (weights avg_logprob when joining)
+
+    def followed_by(self, rest: Decoded) -> Decoded:
+        """This decode and the decode of the rest of its window."""
+        if not rest.spans:
+            return self
+        if not self.spans:
+            return rest
+        n = self.tokens + rest.tokens
+        return Decoded(self.language, self.task, self.spans + rest.spans,
+                       (self.avg_logprob * self.tokens + rest.avg_logprob * rest.tokens) / max(1, n), n)
 
     @property
     def text(self) -> str:
@@ -79,15 +98,46 @@ class Window:
     start: float  # seconds in the media
     end: float
     features: np.ndarray  # shape: (n_mels, n_frames)
-    encoder_output: Any = None  # ctranslate2.StorageView of the window's first (at most) 30 s
+    encoder_output: np.ndarray | None = None  # (encoder frames, width), host memory
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def content_frames(self) -> int:
+        return self.features.shape[-1] - 1  # the extractor's last frame is padding
+
+    def rest(self, frame: int) -> Window:
+        """What follows `frame` of this window, as a window of its own."""
+        return Window(self.start + frame / FRAMES_PER_SECOND, self.end, self.features[:, frame:])
+
+
+@dataclass
+class _Generated:
+    """One item's raw decoder output."""
+
+    tokens: list[int]
+    avg_logprob: float
+    no_speech_prob: float
+    truncated: bool  # stopped by the token budget, not by the model
 
 
 class RegionRecognizer:
-    """Language probabilities and decodes for regions of one audio file, over one model."""
+    """Language probabilities and decodes for regions of one audio file, over one model.
 
-    def __init__(self, model, options: DecodeOptions = DecodeOptions()):
+    Every call takes a list: regions are encoded, language-detected and decoded in batches of
+    `batch_size` (one generate call decodes regions in different languages; word alignment is
+    grouped by language, as Whisper's alignment prompt names it). On a GPU batching is where
+    the speed is; on a 2-core CPU it speeds decoding too (measured 1.6x at 4 regions), while
+    the encoder there runs one region at a time, which measured faster than batched.
+    """
+
+    def __init__(self, model, options: DecodeOptions = DecodeOptions(), batch_size: int = 8):
         self.model = model  # faster_whisper.WhisperModel
         self.options = options
+        self.batch_size = max(1, batch_size)
+        self._on_gpu = model.model.device == "cuda"
         self._transcribe_defaults = {
             name: p.default for name, p in inspect.signature(model.transcribe).parameters.items()
             if p.default is not inspect.Parameter.empty
@@ -97,33 +147,48 @@ class RegionRecognizer:
         clip = audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
         return Window(start, end, self.model.feature_extractor(clip))
 
-    def _encoded(self, window: Window):
-        if window.encoder_output is None:
-            from faster_whisper.audio import pad_or_trim
+    def _encoder_frames(self, window: Window) -> int:
+        if not self.options.min_encoder_frames:
+            return WINDOW_FRAMES
+        content = window.features.shape[-1]
+        return min(WINDOW_FRAMES, max(self.options.min_encoder_frames, 100 * -(-(content + 50) // 100)))
 
-            frames = WINDOW_FRAMES
-            if self.options.min_encoder_frames:
-                content = window.features.shape[-1]
-                frames = min(WINDOW_FRAMES, max(self.options.min_encoder_frames, 100 * -(-(content + 50) // 100)))
-            window.encoder_output = self.model.encode(pad_or_trim(window.features[:, :frames], frames))
-        return window.encoder_output
+    def encode(self, windows: list[Window]) -> None:
+        """Fill in the encoder output of each window that lacks one."""
+        from faster_whisper.audio import pad_or_trim
 
-    def language_probs(self, window: Window) -> dict[str, float]:
-        """Whisper's distribution over all its languages for the window's first 30 s."""
-        results = self.model.model.detect_language(self._encoded(window))[0]
-        return {token[2:-2]: float(p) for token, p in results}
+        todo = [w for w in windows if w.encoder_output is None]
+        per_call = self.batch_size if self._on_gpu else 1
+        for frames, group in _grouped(todo, self._encoder_frames):
+            for chunk in chunks(group, per_call):
+                features = np.stack([pad_or_trim(w.features[:, :frames], frames) for w in chunk])
+                # host memory: windows are regrouped for each decode, and a regrouped batch is
+                # rebuilt from these rows (a GPU copy of a few MB per batch)
+                output = np.array(self.model.model.encode(_storage(features), to_cpu=True))
+                for w, row in zip(chunk, output, strict=True):
+                    w.encoder_output = row
 
-    def _options(self, duration: float, task: str):
+    def language_probs(self, windows: list[Window]) -> list[dict[str, float]]:
+        """Whisper's distribution over all its languages, for each window's first 30 s."""
+        self.encode(windows)
+        probs: list[dict[str, float]] = [{} for _ in windows]
+        for _, idx in _grouped(range(len(windows)), lambda i: windows[i].encoder_output.shape):
+            for chunk in chunks(idx, self.batch_size):
+                results = self.model.model.detect_language(_stacked(windows, chunk))
+                for i, result in zip(chunk, results, strict=True):
+                    probs[i] = {token[2:-2]: float(p) for token, p in result}
+        return probs
+
+    def _options(self, task: str):
         from faster_whisper.transcribe import TranscriptionOptions
 
         o = self.options
-        max_tokens = min(MAX_DECODE_TOKENS, int(o.min_tokens + o.max_tokens_per_second * duration))
         chosen = {
             "beam_size": o.beam_size, "temperatures": [o.temperature],
             "no_repeat_ngram_size": o.no_repeat_ngram_size, "condition_on_previous_text": False,
             "word_timestamps": o.word_timestamps and task == "transcribe", "without_timestamps": task != "transcribe",
             "compression_ratio_threshold": None, "log_prob_threshold": None,
-            "no_speech_threshold": o.no_speech_threshold, "max_new_tokens": max_tokens,
+            "no_speech_threshold": o.no_speech_threshold,
             "multilingual": False, "clip_timestamps": "0", "initial_prompt": None, "prefix": None,
             "hallucination_silence_threshold": None, "hotwords": None,
         }
@@ -135,34 +200,151 @@ class RegionRecognizer:
                 values[name] = self._transcribe_defaults[name]
         return TranscriptionOptions(**values)
 
-    def decode(self, window: Window, language: str, task: str = "transcribe") -> Decoded:
-        """Decode the window in `language` (forced); words outside the window are dropped."""
+    def _token_budget(self, duration: float) -> int:
+        o = self.options
+        return min(MAX_DECODE_TOKENS, int(o.min_tokens + o.max_tokens_per_second * duration))
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one recognizer per model, a handful of languages
+    def _tokenizer(self, language: str, task: str):
         from faster_whisper.tokenizer import Tokenizer
+
+        return Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, task=task, language=language)
+
+    def decode(self, requests: list[tuple[Window, str]], task: str = "transcribe") -> list[Decoded]:
+        """Decode each (window, language) pair, the language forced; words outside the window are dropped."""
         from faster_whisper.transcribe import get_suppressed_tokens
 
-        options = self._options(window.end - window.start, task)
-        tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, task=task,
-                              language=language)
-        if options.suppress_tokens:
-            options.suppress_tokens = get_suppressed_tokens(tokenizer, options.suppress_tokens)
-        segments = self.model.generate_segments(window.features, tokenizer, options, False,
-                                                self._encoded(window))
-        spans, logprob_sum, token_count = [], 0.0, 0
-        duration = window.end - window.start
-        for seg in segments:
-            if seg.compression_ratio > self.options.compression_ratio_threshold or seg.start >= duration:
+        windows = [w for w, _ in requests]
+        self.encode(windows)
+        options = self._options(task)
+        if requests and options.suppress_tokens:  # depends on the vocabulary only, not the language
+            options.suppress_tokens = get_suppressed_tokens(self._tokenizer(requests[0][1], task),
+                                                            options.suppress_tokens)
+        generated: list[_Generated | None] = [None] * len(requests)
+        for _, idx in _grouped(range(len(requests)), lambda i: windows[i].encoder_output.shape):
+            for chunk in chunks(idx, self.batch_size):
+                prompts = [self.model.get_prompt(self._tokenizer(requests[i][1], task), [],
+                                                 without_timestamps=options.without_timestamps) for i in chunk]
+                budgets = [self._token_budget(windows[i].duration) for i in chunk]
+                for i, out in zip(chunk, self._generate(_stacked(windows, chunk), prompts, budgets, options),
+                                  strict=True):
+                    generated[i] = out
+        decoded, resume = self._decoded(requests, generated, task, options)
+        rests = [(i, requests[i][0].rest(frame)) for i, frame in enumerate(resume)
+                 if frame is not None and requests[i][0].content_frames - frame >= MIN_REST_FRAMES]
+        if rests:
+            more = self.decode([(rest, requests[i][1]) for i, rest in rests], task)
+            for (i, _), extra in zip(rests, more, strict=True):
+                decoded[i] = decoded[i].followed_by(extra)
+        return decoded
+
+    def _generate(self, encoder_output, prompts: list[list[int]], budgets: list[int], options) -> list[_Generated]:
+        results = self.model.model.generate(
+            encoder_output, prompts, beam_size=options.beam_size, patience=options.patience,
+            length_penalty=options.length_penalty, repetition_penalty=options.repetition_penalty,
+            no_repeat_ngram_size=options.no_repeat_ngram_size, max_length=len(prompts[0]) + max(budgets),
+            return_scores=True, return_no_speech_prob=True, suppress_blank=options.suppress_blank,
+            suppress_tokens=options.suppress_tokens,
+            max_initial_timestamp_index=int(round(options.max_initial_timestamp / self.model.time_precision)),
+        )
+        out = []
+        for result, budget in zip(results, budgets, strict=True):
+            tokens = result.sequences_ids[0]
+            # the same average faster-whisper computes from the returned (length-normalised) score
+            avg_logprob = result.scores[0] * len(tokens) ** options.length_penalty / (len(tokens) + 1)
+            # a batch runs to its longest item's budget; each item is held to its own
+            out.append(_Generated(tokens[:budget], avg_logprob, result.no_speech_prob, len(tokens) >= budget))
+        return out
+
+    def _decoded(self, requests: list[tuple[Window, str]], generated: list[_Generated | None], task: str,
+                 options) -> tuple[list[Decoded], list[int | None]]:
+        """The decodes, and for each the frame to go on from (None: the window is done)."""
+        pieces: list[list[dict]] = []
+        resume: list[int | None] = []
+        for (window, language), gen in zip(requests, generated, strict=True):
+            if gen is None or (options.no_speech_threshold is not None
+                               and gen.no_speech_prob > options.no_speech_threshold):
+                pieces.append([])
+                resume.append(None)
+                continue
+            items, seek, single_ending = self.model._split_segments_by_timestamps(
+                tokenizer=self._tokenizer(language, task), tokens=gen.tokens, time_offset=0.0,
+                segment_size=window.content_frames, segment_duration=window.duration, seek=0)
+            pieces.append(items)
+            # where faster-whisper's loop would go on: after the last word, or the last timestamp;
+            # a decode cut by its token budget is a loop and does not go on
+            resume.append(None if gen.truncated or single_ending else seek)
+        if options.word_timestamps:
+            self._add_words(requests, pieces, task, options)
+            for i, items in enumerate(pieces):
+                ends = [w["end"] for item in items for w in item.get("words", [])]
+                if resume[i] is not None and ends and ends[-1] > 0:
+                    resume[i] = round(ends[-1] * FRAMES_PER_SECOND)
+        decoded = [self._kept(window, language, task, items, gen)
+                   for (window, language), gen, items in zip(requests, generated, pieces, strict=True)]
+        return decoded, resume
+
+    def _add_words(self, requests: list[tuple[Window, str]], pieces: list[list[dict]], task: str, options) -> None:
+        """Word times from cross-attention, for every piece, batched per language."""
+        eot = self._tokenizer(requests[0][1], task).eot if requests else 0
+        todo = [i for i, items in enumerate(pieces) if any(t < eot for p in items for t in p["tokens"])]
+
+        def key(i: int):
+            return requests[i][1], requests[i][0].encoder_output.shape
+
+        for (language, _), idx in _grouped(todo, key):
+            for chunk in chunks(idx, self.batch_size):
+                windows = [requests[i][0] for i in chunk]
+                self.model.add_word_timestamps(
+                    [pieces[i] for i in chunk], self._tokenizer(language, task), _stacked(windows, range(len(chunk))),
+                    [w.features.shape[-1] - 1 for w in windows], options.prepend_punctuations,
+                    options.append_punctuations, 0.0)
+
+    def _kept(self, window: Window, language: str, task: str, items: list[dict], gen: _Generated | None) -> Decoded:
+        spans = []
+        duration = window.duration
+        tokenizer = self._tokenizer(language, task)
+        with_words = self.options.word_timestamps and task == "transcribe"
+        for item in items:
+            text = tokenizer.decode(item["tokens"]).strip()
+            if (not text or item["start"] >= duration
+                    or get_compression_ratio(text) > self.options.compression_ratio_threshold):
                 continue  # a loop that no_repeat_ngram_size did not stop, or text past the window
-            words = [Word(window.start + max(0.0, w.start), window.start + min(duration, w.end), w.word,
-                          w.probability) for w in (seg.words or []) if w.start < duration]
-            if options.word_timestamps:
+            if with_words:
+                words = [Word(window.start + max(0.0, w["start"]), window.start + min(duration, w["end"]), w["word"],
+                              w["probability"]) for w in item.get("words", []) if w["start"] < duration]
                 if not words:
                     continue
                 # the words are what is kept, so the span's text and times are theirs
                 span = Span(words[0].start, words[-1].end, "".join(w.word for w in words).strip(), words)
             else:
-                span = Span(window.start + seg.start, window.start + min(duration, seg.end), seg.text.strip())
+                span = Span(window.start + item["start"], window.start + min(duration, item["end"]), text)
             spans.append(span)
-            logprob_sum += seg.avg_logprob * max(1, len(seg.tokens))
-            token_count += max(1, len(seg.tokens))
-        return Decoded(language=language, task=task, spans=spans,
-                       avg_logprob=logprob_sum / token_count if token_count else -10.0)
+        if not spans or gen is None:
+            return Decoded(language=language, task=task)
+        return Decoded(language, task, spans, gen.avg_logprob, len(gen.tokens))
+
+
+def get_compression_ratio(text: str) -> float:
+    from faster_whisper.transcribe import get_compression_ratio as ratio
+
+    return ratio(text)
+
+
+def _storage(array: np.ndarray):
+    import ctranslate2
+
+    return ctranslate2.StorageView.from_array(np.ascontiguousarray(array))
+
+
+def _stacked(windows: list[Window], idx) -> Any:
+    return _storage(np.stack([windows[i].encoder_output for i in idx]))
+
+
+def _grouped(items, key) -> list[tuple[Any, list]]:
+    """`items` grouped by `key`, groups in order of first appearance (stacked arrays need equal shapes)."""
+    groups: dict[Any, list] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return list(groups.items())
+

@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     t.add_argument("--compute-type", default="auto", help="auto (float16 on CUDA, int8 on CPU), int8, float16, ...")
     t.add_argument("--cpu-threads", type=int, default=0, help="CTranslate2 threads (0: all cores)")
+    t.add_argument("--batch-size", type=int, default=PipelineOptions.batch_size, metavar="N",
+                   help="speech regions Whisper decodes together (default: 8 on CPU, 16 on GPU)")
     t.add_argument("--audio-stream", type=int, default=None, metavar="N",
                    help="the N-th audio stream, from 0 (default: the file's default audio stream)")
     t.add_argument("--no-diarize", dest="diarize", action="store_false", help="one speaker for the whole file")

@@ -147,23 +147,40 @@ class LanguageDecision:
     tried: tuple[str, ...]  # languages decoded to reach the decision
 
 
-def decide_and_decode(recognizer: RegionRecognizer, window: Window, candidates: tuple[str, ...],
-                      text_id: TextLanguageId) -> LanguageDecision:
-    """Decide the window's language among `candidates` and return its decode in that language."""
-    decode = recognizer.decode
-    audio = audio_evidence(recognizer.language_probs(window), candidates)
-    decodes = {audio.primary: decode(window, audio.primary)}
-    for alt in audio.alternatives:
-        decodes[alt] = decode(window, alt)
-    verdicts = {audio.primary: text_id.detect(decodes[audio.primary].text)}  # language -> (said, confidence)
-    text_lang, text_conf = verdicts[audio.primary]
-    if (text_lang and text_lang not in decodes and text_conf >= TEXT_OVERRULES
-            and audio_allows(audio, text_lang)):
-        decodes[text_lang] = decode(window, text_lang)
-    for lang, decoded in decodes.items():
-        if lang not in verdicts:
-            verdicts[lang] = text_id.detect(decoded.text)
+def decide_and_decode(recognizer: RegionRecognizer, windows: list[Window], candidates: tuple[str, ...],
+                      text_id: TextLanguageId) -> list[LanguageDecision]:
+    """Decide each window's language among `candidates` and return its decode in that language.
 
+    The windows go through each step together, so every step is one batched model call:
+    language probabilities, the audio's candidates, then the languages the text points to.
+    """
+    audio = [audio_evidence(probs, candidates) for probs in recognizer.language_probs(windows)]
+    decodes: list[dict[str, Decoded]] = [{} for _ in windows]
+
+    def decode_all(wanted: list[tuple[int, str]]) -> None:
+        for (i, lang), decoded in zip(wanted, recognizer.decode([(windows[i], lang) for i, lang in wanted]),
+                                      strict=True):
+            decodes[i][lang] = decoded
+
+    decode_all([(i, lang) for i, a in enumerate(audio) for lang in (a.primary, *a.alternatives)])
+    # language -> (what the text says, confidence), per window
+    verdicts = [{a.primary: text_id.detect(d[a.primary].text)} for a, d in zip(audio, decodes, strict=True)]
+    overruled = []
+    for i, a in enumerate(audio):
+        text_lang, text_conf = verdicts[i][a.primary]
+        if (text_lang and text_lang not in decodes[i] and text_conf >= TEXT_OVERRULES
+                and audio_allows(a, text_lang)):
+            overruled.append((i, text_lang))
+    decode_all(overruled)
+    for d, v in zip(decodes, verdicts, strict=True):
+        for lang, decoded in d.items():
+            if lang not in v:
+                v[lang] = text_id.detect(decoded.text)
+    return [_decision(a, d, v) for a, d, v in zip(audio, decodes, verdicts, strict=True)]
+
+
+def _decision(audio: AudioEvidence, decodes: dict[str, Decoded],
+              verdicts: dict[str, tuple[str | None, float]]) -> LanguageDecision:
     def agreement(lang: str) -> float:
         said, conf = verdicts[lang]
         return conf if said == lang else (0.5 if said is None else 0.0)

@@ -55,6 +55,12 @@ def resolve_runtime(device: str = "auto", compute_type: str = "auto", cpu_thread
     return Runtime(device, compute_type, cpu_threads)
 
 
+def decode_batch_size(runtime: Runtime, asked: int = 0) -> int:
+    """Speech regions decoded per batch: `asked`, or 16 on a GPU (faster-whisper's batched default)
+    and 8 on a CPU (measured on 2 cores: decoding 1.6x faster than one at a time at 4, flat from 4 to 16)."""
+    return asked if asked > 0 else (16 if runtime.device == "cuda" else 8)
+
+
 def offline() -> bool:
     """Downloads are off: the user said so through `TOOLKIT_OFFLINE` or Hugging Face's own `HF_HUB_OFFLINE`."""
     return bool(os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TOOLKIT_OFFLINE"))

@@ -20,6 +20,7 @@ from .asr import DecodeOptions, RegionRecognizer, Window
 from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId, decide_and_decode
 from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript
 from .translate import FAILED_PREFIX, RoutedTranslator, TranslationRequest, TranslationResult, load_translator
+from .utils import chunks
 from .vad import VadSettings, speech_regions
 
 # A progress hook: (stage, completed, total). For "transcribe" the unit is seconds of audio.
@@ -35,6 +36,7 @@ class PipelineOptions:
     device: str = "auto"  # auto | cpu | cuda
     compute_type: str = "auto"  # auto: float16 on CUDA, int8 on CPU
     cpu_threads: int = 0  # 0: CTranslate2's default (all cores)
+    batch_size: int = 0  # speech regions decoded together by Whisper; 0: by device (models.decode_batch_size)
     audio_stream: int | None = None  # n-th audio stream; None: the file's default
     diarize: bool = True
     num_speakers: int | None = None
@@ -55,6 +57,8 @@ class PipelineOptions:
         object.__setattr__(self, "languages", tuple(c.strip().lower() for c in self.languages))
         if self.translate_to:
             object.__setattr__(self, "translate_to", self.translate_to.strip().lower())
+        if self.batch_size < 0:
+            raise ValueError(f"--batch-size must be at least 1 (or 0: by device), not {self.batch_size}")
         if self.num_speakers is not None and self.num_speakers < 1:
             raise ValueError(f"--num-speakers must be at least 1, not {self.num_speakers}")
         if self.min_speakers < 1 or (self.max_speakers is not None and self.max_speakers < self.min_speakers):
@@ -80,7 +84,7 @@ def translator_for(options: PipelineOptions, runtime: models.Runtime | None = No
         return None
     runtime = runtime or models.resolve_runtime(options.device, options.compute_type, options.cpu_threads)
     return load_translator(options.translator, target=options.translate_to, runtime=runtime,
-                           whisper_model=options.model)
+                           whisper_model=options.model, whisper_batch_size=options.batch_size)
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,8 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
         info, audio = media if media is not None else media_io.load_media(path, options.audio_stream)
     with _timed(timings, "load_models"):
         runtime = models.resolve_runtime(options.device, options.compute_type, options.cpu_threads)
-        recognizer = RegionRecognizer(models.load_whisper(options.model, runtime), options.decode)
+        recognizer = RegionRecognizer(models.load_whisper(options.model, runtime), options.decode,
+                                      models.decode_batch_size(runtime, options.batch_size))
         text_id = TextLanguageId(options.languages)
         translator = translator_for(options, runtime)
     with _timed(timings, "vad"):
@@ -174,19 +179,20 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     total = sum(t.end - t.start for t in windows)
     done = 0.0
     progress("transcribe", 0.0, total)
-    for turn in windows:
+    for batch in chunks(windows, recognizer.batch_size):
         with _timed(timings, "transcribe"):
-            window = recognizer.window(audio, turn.start, turn.end)
-            decision = decide_and_decode(recognizer, window, options.languages, text_id)
-            segment = _segment(decision, turn)
-        if segment:
-            segments.append(segment)
-            if translator and translator.translates_audio(segment.language):
-                with _timed(timings, "translate"):  # now, while the window's encoder output exists
-                    _apply_translations(translator, [segment], options.translate_to, notes, window)
-        window.encoder_output = None  # release the encoder state before the next window
-        done += turn.end - turn.start
-        progress("transcribe", done, total)
+            regions = [recognizer.window(audio, turn.start, turn.end) for turn in batch]
+            decisions = decide_and_decode(recognizer, regions, options.languages, text_id)
+            kept = [(segment, region) for turn, region, decision in zip(batch, regions, decisions, strict=True)
+                    if (segment := _segment(decision, turn))]
+        segments.extend(segment for segment, _ in kept)
+        by_audio = [(s, r) for s, r in kept if translator and translator.translates_audio(s.language)]
+        if by_audio:
+            with _timed(timings, "translate"):  # now, while the regions' encoder outputs exist
+                _apply_translations(translator, [s for s, _ in by_audio], options.translate_to, notes,
+                                    [r for _, r in by_audio])
+        done += sum(turn.end - turn.start for turn in batch)
+        progress("transcribe", done, total)  # the regions and their encoder outputs go with this batch
 
     if translator:
         with _timed(timings, "translate"):  # text models: one batched pass over what is left
@@ -211,9 +217,10 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
 
 
 def _apply_translations(translator: RoutedTranslator, segments: list[Segment], target: str, notes: list[str],
-                        window: Window | None = None) -> None:
+                        windows: list[Window] | None = None) -> None:
     """Translate `segments` in place; a failing backend degrades those segments, not the run."""
-    requests = [TranslationRequest(s.text, s.language, avg_logprob=s.avg_logprob, window=window) for s in segments]
+    requests = [TranslationRequest(s.text, s.language, avg_logprob=s.avg_logprob, window=w)
+                for s, w in zip(segments, windows or [None] * len(segments), strict=True)]
     try:
         results = translator.translate(requests, target)
     except Exception as e:  # e.g. a Whisper decode that runs out of memory

@@ -28,9 +28,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .asr import DecodeOptions, RegionRecognizer, Window
+from .asr import Decoded, DecodeOptions, RegionRecognizer, Window
 from .media import SAMPLE_RATE
-from .models import ModelNotAvailableError, Runtime, load_whisper, offline, resolve_runtime
+from .models import ModelNotAvailableError, Runtime, decode_batch_size, load_whisper, offline, resolve_runtime
+from .utils import chunks
 
 UNRELIABLE = 0.5  # confidence below this is flagged `translation_unreliable`
 FAILED_PREFIX = "failed: "  # TranslationResult.reason of a request whose backend raised
@@ -554,10 +555,11 @@ class WhisperTranslator:
     """faster-whisper task="translate" on each segment's own audio; English is its only target."""
 
     def __init__(self, whisper_model: str = "base", runtime: Runtime | None = None, *, beam_size: int = 5,
-                 trusted_sources: frozenset[str] | None = None):
+                 batch_size: int = 0, trusted_sources: frozenset[str] | None = None):
         self.whisper_model = whisper_model
         self.runtime = runtime or resolve_runtime()
         self.beam_size = beam_size
+        self.batch_size = decode_batch_size(self.runtime, batch_size)
         small = Path(whisper_model).name.split(".")[0] in WHISPER_SMALL_SIZES or any(
             f"-{s}" in Path(whisper_model).name for s in WHISPER_SMALL_SIZES)
         self.trusted_sources = trusted_sources if trusted_sources is not None else (
@@ -567,29 +569,41 @@ class WhisperTranslator:
     @functools.cached_property
     def recognizer(self) -> RegionRecognizer:
         # the same (name, runtime) as transcription, so the model loaded for it is reused
-        return RegionRecognizer(load_whisper(self.whisper_model, self.runtime), DecodeOptions(beam_size=self.beam_size))
+        return RegionRecognizer(load_whisper(self.whisper_model, self.runtime), DecodeOptions(beam_size=self.beam_size),
+                                batch_size=self.batch_size)
 
     def translate(self, requests: list[TranslationRequest], target: str = "en",
                   progress: Callable[[int, int], None] | None = None) -> list[TranslationResult]:
         if target != "en":
             raise ValueError(f"Whisper translates to English only, not {target!r}; use a text model (e.g. nllb)")
-        results = []
-        for n, req in enumerate(requests):
-            results.append(self._one(self.recognizer, req))
+        results: list[TranslationResult | None] = [None] * len(requests)
+        todo = []
+        for i, req in enumerate(requests):
+            if not req.text.strip():
+                results[i] = _empty(self.name)
+            elif req.window is None and (req.audio is None or len(req.audio) < SAMPLE_RATE // 10):
+                results[i] = TranslationResult("", 0.0, False, "no_audio", self.name)
+            else:
+                todo.append(i)
+        done = len(requests) - len(todo)
+        for chunk in chunks(todo, self.batch_size):
+            windows = [self._window(requests[i]) for i in chunk]
+            decodes = self.recognizer.decode([(w, requests[i].source) for w, i in zip(windows, chunk, strict=True)],
+                                             task="translate")
+            for i, decoded in zip(chunk, decodes, strict=True):
+                results[i] = self._judged(requests[i], decoded)
+            done += len(chunk)
             if progress:
-                progress(n + 1, len(requests))
-        return results
+                progress(done, len(requests))
+        return [r for r in results if r is not None]
 
-    def _one(self, recognizer: RegionRecognizer, req: TranslationRequest) -> TranslationResult:
-        if not req.text.strip():
-            return _empty(self.name)
-        window = req.window
-        if window is None:
-            if req.audio is None or len(req.audio) < SAMPLE_RATE // 10:
-                return TranslationResult("", 0.0, False, "no_audio", self.name)
-            clip = np.asarray(req.audio, dtype=np.float32)
-            window = recognizer.window(clip, 0.0, len(clip) / SAMPLE_RATE)
-        decoded = recognizer.decode(window, req.source, task="translate")
+    def _window(self, req: TranslationRequest) -> Window:
+        if req.window is not None:
+            return req.window
+        clip = np.asarray(req.audio, dtype=np.float32)
+        return self.recognizer.window(clip, 0.0, len(clip) / SAMPLE_RATE)
+
+    def _judged(self, req: TranslationRequest, decoded: Decoded) -> TranslationResult:
         result = guarded_result(req.text, decoded.text, backend=self.name,
                                 avg_logprob=decoded.avg_logprob if decoded.spans else None,
                                 ratio=zlib_compression_ratio(decoded.text) if decoded.text else None)
@@ -640,9 +654,10 @@ class RoutedTranslator:
     """Sends each request to the backend its source language is routed to, and back in order."""
 
     def __init__(self, routes: dict[str, str], *, target: str = "en", runtime: Runtime | None = None,
-                 whisper_model: str = "base", batch_size: int = 16, num_beams: int = 4, max_tokens: int = 200,
-                 no_repeat_ngram_size: int = 0):
+                 whisper_model: str = "base", whisper_batch_size: int = 0, batch_size: int = 16, num_beams: int = 4,
+                 max_tokens: int = 200, no_repeat_ngram_size: int = 0):
         self.routes = routes
+        self.whisper_batch_size = whisper_batch_size
         self.target = target
         self.runtime = runtime
         self.whisper_model = whisper_model
@@ -695,7 +710,8 @@ class RoutedTranslator:
                              f"(routes: {', '.join(self.routes)}; add *=MODEL for a default)")
         if spec not in self._backends:
             if spec == "whisper":
-                self._backends[spec] = WhisperTranslator(self.whisper_model, self.runtime)
+                self._backends[spec] = WhisperTranslator(self.whisper_model, self.runtime,
+                                                         batch_size=self.whisper_batch_size)
             else:
                 self._backends[spec] = Seq2SeqTranslator(spec, self.runtime, **self.options)
         return self._backends[spec]
@@ -738,12 +754,13 @@ class RoutedTranslator:
 
 
 def load_translator(spec: str = "auto", *, target: str = "en", runtime: Runtime | None = None,
-                    whisper_model: str = "base", batch_size: int = 16, num_beams: int = 4,
-                    max_tokens: int = 200, no_repeat_ngram_size: int = 0) -> Translator:
+                    whisper_model: str = "base", whisper_batch_size: int = 0, batch_size: int = 16,
+                    num_beams: int = 4, max_tokens: int = 200, no_repeat_ngram_size: int = 0) -> Translator:
     """A translator for `spec` (see the module docstring). Text models load on first use.
 
     `batch_size`, `num_beams`, `max_tokens` (split budget per piece) and `no_repeat_ngram_size`
-    apply to text models; Whisper always decodes with beam 5 and no_repeat_ngram_size=3.
+    apply to text models; Whisper always decodes with beam 5 and no_repeat_ngram_size=3, in batches
+    of `whisper_batch_size` regions (0: by device).
     """
     routes = parse_spec(spec)
     if routes == {"*": "auto"} and _hf_cached(AUTO_NLLB):
@@ -754,6 +771,6 @@ def load_translator(spec: str = "auto", *, target: str = "en", runtime: Runtime 
         if (value.startswith("ct2:") or path.startswith((".", "/", "~"))) and not Path(path).expanduser().exists():
             raise ModelNotAvailableError(f"translation model folder {path!r} does not exist")
     return RoutedTranslator(routes, target=target, runtime=runtime or resolve_runtime(), whisper_model=whisper_model,
-                            batch_size=batch_size, num_beams=num_beams, max_tokens=max_tokens,
-                            no_repeat_ngram_size=no_repeat_ngram_size)
+                            whisper_batch_size=whisper_batch_size, batch_size=batch_size, num_beams=num_beams,
+                            max_tokens=max_tokens, no_repeat_ngram_size=no_repeat_ngram_size)
 

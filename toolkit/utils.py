@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -29,3 +31,8 @@ def atomic_open(path: str | Path, mode: str = "w", fsync: bool = False) -> Itera
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """`items` in consecutive runs of at most `size` (a batch)."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
