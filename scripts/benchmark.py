@@ -8,7 +8,10 @@ median of the per-pair ratios toolkit/peer (<= 1.0 means the toolkit is no slowe
 
 Usage:
   scripts/benchmark.py [SAMPLE ...] [--repeats N] [--oracle] [--no-peer] [--profile]
-                       [--long-minutes M] [--json OUT.json] [-- extra toolkit options]
+                       [--long-minutes M [--long-only] [--peer-limit X]] [--device cpu|cuda]
+                       [--json OUT.json] [-- extra toolkit options]
+The long input is a video (MKV: a still picture and the samples' audio laid end to end, as
+16-bit PCM so that its clock stays exact); toolkit and peer run once each on it.
 Scores come from the shared scorer (../shared/bench/score.py): CER per language, language
 accuracy per turn, DER, speaker count, chrF of the English translation per source language,
 words outside turns, boundary error.
@@ -19,10 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,17 +36,60 @@ SAMPLES = ROOT / "samples"
 BENCH = ROOT.parent / "shared" / "bench"
 
 
-def run_measured(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """(wall seconds, peak RSS in MiB, result) of one child process, its own rusage via wait4."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+class GpuMemoryPeak:
+    """Peak GPU memory in use while a child runs, over what was in use before (nvidia-smi, 5 Hz)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and shutil.which("nvidia-smi") is not None
+        self.peak_mib = 0.0
+
+    @staticmethod
+    def used_mib() -> float:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True).stdout.split()
+        return sum(float(x) for x in out) if out else 0.0
+
+    def __enter__(self) -> GpuMemoryPeak:
+        if self.enabled:
+            self._base, self._stop = self.used_mib(), threading.Event()
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+            self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak_mib = max(self.peak_mib, self.used_mib() - self._base)
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self._stop.set()
+            self._thread.join()
+
+
+GPU = {"on": False}  # set by --device cuda
+
+
+def run_measured(cmd: list[str], timeout: float | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, peak RSS in MiB, result) of one child process, its own rusage via wait4;
+    on a GPU run the child's peak GPU memory is added to the result as `gpu_mib`. A child still
+    running after `timeout` seconds is killed; `result.timed_out` says so."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            GpuMemoryPeak(GPU["on"]) as gpu:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        killer = threading.Timer(timeout, proc.kill) if timeout else None
+        if killer:
+            killer.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
+        if killer:
+            killer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         result = subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+    result.gpu_mib = gpu.peak_mib if gpu.enabled else None
+    result.timed_out = bool(timeout) and wall >= timeout
     return wall, usage.ru_maxrss / 1024, result  # Linux reports KiB
 
 
@@ -58,8 +106,14 @@ def model_dir() -> str:
 
 
 def toolkit_cmd(media: Path, outdir: Path, extra: list[str]) -> list[str]:
+    device = ["--device", "cuda"] if GPU["on"] else []
     return [sys.executable, "-m", "toolkit", "transcribe", str(media), "-o", str(outdir), "--formats", "json",
-            "--no-progress", *extra]
+            "--no-progress", *device, *extra]
+
+
+def peer_cmd(media: Path, mdir: str, out_json: Path) -> list[str]:
+    device = ["--device", "cuda", "--compute-type", "float16"] if GPU["on"] else []
+    return [sys.executable, str(BENCH / "peer_faster_whisper.py"), str(media), mdir, str(out_json), *device]
 
 
 def build_long_input(minutes: float, folder: Path) -> tuple[Path, Path]:
@@ -77,9 +131,9 @@ def build_long_input(minutes: float, folder: Path) -> tuple[Path, Path]:
     sources = sorted(SAMPLES.glob("*.mp4"))
     clips = {p: (np.clip(extract_audio(p) * 32768, -32768, 32767).astype("<i2").tobytes(),
                  json.loads(p.with_suffix(".truth.json").read_text(encoding="utf-8"))) for p in sources}
-    out, truth_path = folder / f"long_{int(minutes)}min.wav", folder / f"long_{int(minutes)}min.truth.json"
+    wav, truth_path = folder / f"long_{int(minutes)}min.wav", folder / f"long_{int(minutes)}min.truth.json"
     offset, turns, speakers = 0.0, [], set()
-    with wave.open(str(out), "wb") as w:
+    with wave.open(str(wav), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(SAMPLE_RATE)
@@ -90,9 +144,20 @@ def build_long_input(minutes: float, folder: Path) -> tuple[Path, Path]:
                     turns.append({**t, "start": t["start"] + offset, "end": t["end"] + offset})
                 speakers.update(truth["speakers"])
                 offset += len(data) / 2 / SAMPLE_RATE
+    out = wav.with_suffix(".mkv")
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=320x240:r=1",
+                    "-i", str(wav), "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-tune", "stillimage",
+                    "-c:a", "pcm_s16le", str(out)], check=True)
+    wav.unlink()
     truth_path.write_text(json.dumps({"media": out.name, "duration": offset, "speakers": sorted(speakers),
                                       "languages": ["az", "ru"], "turns": turns}, ensure_ascii=False))
     return out, truth_path
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def fmt(x, digits=3):
@@ -111,19 +176,26 @@ def main() -> None:
     ap.add_argument("--no-peer", action="store_true", help="skip the peer (quality of the toolkit only)")
     ap.add_argument("--profile", action="store_true", help="print the toolkit's stage timings per sample")
     ap.add_argument("--long-minutes", type=float, default=0, help="also time a concatenated input this long")
+    ap.add_argument("--long-only", action="store_true", help="only the long input, not the samples")
+    ap.add_argument("--peer-limit", type=float, default=0, metavar="X",
+                    help="stop the peer on the long input once it has run X times the toolkit's time "
+                         "(the ratio is then reported as below 1/X); 0: let it finish")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: toolkit and peer on the GPU in float16, and their peak GPU memory")
     ap.add_argument("--json", type=Path, help="write all numbers here")
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     args, extra = ap.parse_args(argv[:split]), argv[split + 1:]  # after "--": options for the toolkit
 
+    GPU["on"] = args.device == "cuda"
     names = args.samples or sorted(p.name[: -len(".truth.json")] for p in SAMPLES.glob("*.truth.json"))
     work = Path(tempfile.mkdtemp(prefix="toolkit-bench-"))
     mdir = model_dir()
     rows, report = [], {"machine": f"{os.cpu_count()} cores", "samples": {}}
-    for name in names:
+    for name in [] if args.long_only else names:
         media, truth = SAMPLES / f"{name}.mp4", SAMPLES / f"{name}.truth.json"
         duration = json.loads(truth.read_text())["duration"]
-        ratios, walls, peer_walls, rss = [], [], [], []
+        ratios, walls, peer_walls, rss, gpu = [], [], [], [], []
         for i in range(args.repeats):
             out = work / f"toolkit{i}"
             wall, peak, proc = run_measured(toolkit_cmd(media, out, extra))
@@ -131,10 +203,10 @@ def main() -> None:
                 sys.exit(f"toolkit failed on {name}:\n{proc.stderr[-2000:]}")
             walls.append(wall)
             rss.append(peak)
+            gpu.append(proc.gpu_mib or 0.0)
             if not args.no_peer:
                 peer_json = work / f"peer_{name}_{i}.json"
-                pwall, _, pproc = run_measured([sys.executable, str(BENCH / "peer_faster_whisper.py"), str(media),
-                                                mdir, str(peer_json)])
+                pwall, _, pproc = run_measured(peer_cmd(media, mdir, peer_json))
                 if pproc.returncode != 0:
                     sys.exit(f"peer failed on {name}:\n{pproc.stderr[-2000:]}")
                 peer_walls.append(pwall)
@@ -143,6 +215,8 @@ def main() -> None:
         doc = json.loads(hyp.read_text())
         entry = {"duration": duration, "toolkit": {"score": score(truth, hyp), "wall_s": statistics.median(walls),
                                                    "peak_rss_mib": max(rss), "timings": doc.get("timings", {})}}
+        if GPU["on"]:
+            entry["toolkit"]["peak_gpu_mib"] = max(gpu)
         rows.append((name, "toolkit", entry["toolkit"]["score"], entry["toolkit"]["wall_s"], duration))
         if not args.no_peer:
             entry["peer"] = {"score": score(truth, work / f"peer_{name}_0.json"),
@@ -157,6 +231,15 @@ def main() -> None:
                 rows.append((name, "oracle", entry["oracle"]["score"], owall, duration))
         report["samples"][name] = entry
 
+    if rows:
+        print_samples(rows, report, args)
+    if args.long_minutes:
+        report["long"] = run_long(args, work, mdir, extra)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+def print_samples(rows: list, report: dict, args: argparse.Namespace) -> None:
     header = ("| sample | system | CER ru | CER az | lang acc | DER | speakers | chrF ru | chrF az | "
               "words outside | boundary ms | wall s | RTF |")
     print(header)
@@ -169,11 +252,14 @@ def main() -> None:
               f"{fmt(chrf.get('ru'), 1)} | {fmt(chrf.get('az'), 1)} | {s['words_outside_turns']} | "
               f"{fmt(s.get('boundary_ms'))} | {wall:.1f} | {duration / wall:.2f} |")
     if not args.no_peer:
-        print("\n| sample | paired ratio toolkit/peer (median) | toolkit peak RSS MiB | translate s | diarize s |")
-        print("|---|---|---|---|---|")
+        gpu_head, gpu_rule = (" toolkit peak GPU MiB |", "---|") if GPU["on"] else ("", "")
+        print(f"\n| sample | paired ratio toolkit/peer (median) | toolkit peak RSS MiB |{gpu_head} "
+              "translate s | diarize s |")
+        print(f"|---|---|---|{gpu_rule}---|---|")
         for name, e in report["samples"].items():
             t = e["toolkit"]["timings"]
-            print(f"| {name} | {e['paired_ratio']:.2f} | {e['toolkit']['peak_rss_mib']:.0f} | "
+            gpu = f" {e['toolkit']['peak_gpu_mib']:.0f} |" if GPU["on"] else ""
+            print(f"| {name} | {e['paired_ratio']:.2f} | {e['toolkit']['peak_rss_mib']:.0f} |{gpu} "
                   f"{fmt(t.get('translate'), 1)} | {fmt(t.get('diarize'), 2)} |")
     if args.profile:
         print("\nStage timings (s) per sample, and each stage's share of the toolkit's wall time:")
@@ -181,23 +267,46 @@ def main() -> None:
             t, wall = e["toolkit"]["timings"], e["toolkit"]["wall_s"]
             parts = ", ".join(f"{k} {v:.2f} ({100 * v / wall:.0f}%)" for k, v in t.items() if k != "total")
             print(f"  {name} (wall {wall:.1f} s): {parts}")
-    if args.long_minutes:
-        long_media, long_truth = build_long_input(args.long_minutes, work)
-        wall, peak, proc = run_measured(toolkit_cmd(long_media, work / "long", extra))
-        ok = proc.returncode == 0
-        report["long"] = {"minutes": args.long_minutes, "wall_s": wall, "peak_rss_mib": peak, "ok": ok}
-        print(f"\nLong input: {args.long_minutes:.0f} min of audio, wall {wall:.0f} s "
-              f"(RTF {args.long_minutes * 60 / wall:.2f}), peak RSS {peak:.0f} MiB, {'ok' if ok else 'FAILED'}")
-        if ok:
-            hyp = work / "long" / f"{long_media.stem}.json"
-            s = report["long"]["score"] = score(long_truth, hyp)
-            report["long"]["timings"] = json.loads(hyp.read_text())["timings"]
-            print(f"  CER {s['cer']}, language accuracy {s['lid_accuracy']}, DER {s['der']}, speakers "
-                  f"{s['speakers']['hypothesis']}/{s['speakers']['truth']}, chrF {s['chrf_en_by_language']}, "
-                  f"words outside turns {s['words_outside_turns']}")
-            print(f"  stage timings: {report['long']['timings']}")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
+
+
+def run_long(args: argparse.Namespace, work: Path, mdir: str, extra: list[str]) -> dict:
+    """Toolkit, then peer, once each on the long input; each is scored and printed as it ends."""
+    media, truth = build_long_input(args.long_minutes, work)
+    audio_s = json.loads(truth.read_text())["duration"]
+    print(f"\nLong input: {media.name}, {audio_s / 60:.1f} min of audio", flush=True)
+    result: dict = {"minutes": audio_s / 60}
+    systems = [("toolkit", toolkit_cmd(media, work / "long", extra), work / "long" / f"{media.stem}.json")]
+    if not args.no_peer:
+        peer_json = work / "peer_long.json"
+        systems.append(("peer", peer_cmd(media, mdir, peer_json), peer_json))
+    for system, cmd, hyp in systems:
+        # the peer need only run until it is clearly slower: its time so far then bounds the ratio
+        limit = args.peer_limit * result["toolkit"]["wall_s"] if system == "peer" and args.peer_limit else None
+        wall, peak, proc = run_measured(cmd, limit)
+        if proc.timed_out:
+            result[system] = {"wall_s_at_least": wall, "peak_rss_mib": peak, "ok": False}
+            result["ratio_at_most"] = result["toolkit"]["wall_s"] / wall
+            print(f"  {system}: stopped after {wall:.0f} s ({args.peer_limit:g}x the toolkit's time), unfinished; "
+                  f"ratio toolkit/peer < {result['ratio_at_most']:.2f}", flush=True)
+            continue
+        entry = result[system] = {"wall_s": wall, "peak_rss_mib": peak, "ok": proc.returncode == 0,
+                                  "peak_gpu_mib": proc.gpu_mib}
+        gpu = f"peak GPU memory {proc.gpu_mib:.0f} MiB, " if proc.gpu_mib is not None else ""
+        print(f"  {system}: wall {wall:.0f} s (RTF {audio_s / wall:.2f}), peak RSS {peak:.0f} MiB, {gpu}"
+              f"{'ok' if entry['ok'] else 'FAILED: ' + proc.stderr[-500:]}", flush=True)
+        if not entry["ok"]:
+            continue
+        s = entry["score"] = score(truth, hyp)
+        print(f"    CER {s['cer']}, language accuracy {s['lid_accuracy']}, DER {s['der']}, speakers "
+              f"{s['speakers']['hypothesis']}/{s['speakers']['truth']}, chrF {s['chrf_en_by_language']}, "
+              f"words outside turns {s['words_outside_turns']}", flush=True)
+        if system == "toolkit":
+            entry["timings"] = json.loads(hyp.read_text())["timings"]
+            print(f"    stage timings: {entry['timings']}", flush=True)
+    if result.get("peer", {}).get("ok") and result["toolkit"]["ok"]:
+        result["ratio"] = result["toolkit"]["wall_s"] / result["peer"]["wall_s"]
+        print(f"  ratio toolkit/peer: {result['ratio']:.2f}", flush=True)
+    return result
 
 
 if __name__ == "__main__":
