@@ -3,9 +3,9 @@
 Whisper's encoder costs as much for a 3 s turn as for a 20 s one. A region is therefore
 encoded once (`Window`), and that one encoder output serves language detection,
 transcription in each candidate language that needs trying, and the translate task.
-Regions are decoded in batches through CTranslate2's own batched generate and align calls
-(the primitives under faster-whisper's `BatchedInferencePipeline`), with one prompt per
-region, so one batch mixes languages.
+Regions are decoded in batches through CTranslate2's batched encode, detect_language and
+generate (the primitives under faster-whisper's `BatchedInferencePipeline`), with one prompt
+per region, so one batch mixes languages; words are aligned one region at a time.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class DecodeOptions:
     max_tokens_per_second: float = 20.0
     min_tokens: int = 24
     word_timestamps: bool = True
-    compression_ratio_threshold: float = 2.4  # above it a decoded span is a loop and dropped
+    compression_ratio_threshold: float = 2.4  # above it a decode is a loop and dropped
     # Encoder input in mel frames (100 per second): Whisper's window is 3000 (30 s), and on a
     # CPU the encoder dominates a turn's cost whatever its length. A turn is encoded as its own
     # frames plus padding, at least this many (CTranslate2 accepts shorter inputs). Measured on
@@ -127,10 +127,10 @@ class RegionRecognizer:
     """Language probabilities and decodes for regions of one audio file, over one model.
 
     Every call takes a list: regions are encoded, language-detected and decoded in batches of
-    `batch_size` (one generate call decodes regions in different languages; word alignment is
-    grouped by language, as Whisper's alignment prompt names it). On a GPU batching is where
-    the speed is; on a 2-core CPU it speeds decoding too (measured 1.6x at 4 regions), while
-    the encoder there runs one region at a time, which measured faster than batched.
+    `batch_size` (one generate call decodes regions in different languages, each with its own
+    prompt). On a GPU batching is where the speed is; on a 2-core CPU it speeds decoding too
+    (measured 1.6x at 4 regions), while the encoder there runs one region at a time, which
+    measured faster than batched.
     """
 
     def __init__(self, model, options: DecodeOptions = DecodeOptions(), batch_size: int = 8):
@@ -155,6 +155,7 @@ class RegionRecognizer:
 
     def encode(self, windows: list[Window]) -> None:
         """Fill in the encoder output of each window that lacks one."""
+        import ctranslate2
         from faster_whisper.audio import pad_or_trim
 
         todo = [w for w in windows if w.encoder_output is None]
@@ -164,7 +165,10 @@ class RegionRecognizer:
                 features = np.stack([pad_or_trim(w.features[:, :frames], frames) for w in chunk])
                 # host memory: windows are regrouped for each decode, and a regrouped batch is
                 # rebuilt from these rows (a GPU copy of a few MB per batch)
-                output = np.array(self.model.model.encode(_storage(features), to_cpu=True))
+                output = self.model.model.encode(_storage(features), to_cpu=True)
+                if str(output.dtype).endswith("bfloat16"):  # numpy has no bfloat16
+                    output = output.to(ctranslate2.DataType.float32)
+                output = np.array(output)
                 for w, row in zip(chunk, output, strict=True):
                     w.encoder_output = row
 
@@ -239,9 +243,13 @@ class RegionRecognizer:
         return decoded
 
     def _generate(self, encoder_output, prompts: list[list[int]], budgets: list[int], options) -> list[_Generated]:
+        temperature = options.temperatures[0]
+        search = ({"beam_size": options.beam_size, "patience": options.patience} if temperature <= 0 else
+                  {"beam_size": 1, "num_hypotheses": options.best_of, "sampling_topk": 0,
+                   "sampling_temperature": temperature})  # as faster-whisper samples above 0
         results = self.model.model.generate(
-            encoder_output, prompts, beam_size=options.beam_size, patience=options.patience,
-            length_penalty=options.length_penalty, repetition_penalty=options.repetition_penalty,
+            encoder_output, prompts, **search, length_penalty=options.length_penalty,
+            repetition_penalty=options.repetition_penalty,
             no_repeat_ngram_size=options.no_repeat_ngram_size, max_length=len(prompts[0]) + max(budgets),
             return_scores=True, return_no_speech_prob=True, suppress_blank=options.suppress_blank,
             suppress_tokens=options.suppress_tokens,
@@ -252,7 +260,8 @@ class RegionRecognizer:
             tokens = result.sequences_ids[0]
             # the same average faster-whisper computes from the returned (length-normalised) score
             avg_logprob = result.scores[0] * len(tokens) ** options.length_penalty / (len(tokens) + 1)
-            # a batch runs to its longest item's budget; each item is held to its own
+            # A batch runs to its longest item's budget and each item is cut at its own: only a
+            # decode that reaches its budget (a loop) can differ from decoding it alone.
             out.append(_Generated(tokens[:budget], avg_logprob, result.no_speech_prob, len(tokens) >= budget))
         return out
 
@@ -280,36 +289,34 @@ class RegionRecognizer:
                 ends = [w["end"] for item in items for w in item.get("words", [])]
                 if resume[i] is not None and ends and ends[-1] > 0:
                     resume[i] = round(ends[-1] * FRAMES_PER_SECOND)
+        # a decode that made no progress would decode the same window again
+        resume = [None if frame is not None and frame <= 0 else frame for frame in resume]
         decoded = [self._kept(window, language, task, items, gen)
                    for (window, language), gen, items in zip(requests, generated, pieces, strict=True)]
         return decoded, resume
 
     def _add_words(self, requests: list[tuple[Window, str]], pieces: list[list[dict]], task: str, options) -> None:
-        """Word times from cross-attention, for every piece, batched per language."""
-        eot = self._tokenizer(requests[0][1], task).eot if requests else 0
-        todo = [i for i, items in enumerate(pieces) if any(t < eot for p in items for t in p["tokens"])]
-
-        def key(i: int):
-            return requests[i][1], requests[i][0].encoder_output.shape
-
-        for (language, _), idx in _grouped(todo, key):
-            for chunk in chunks(idx, self.batch_size):
-                windows = [requests[i][0] for i in chunk]
-                self.model.add_word_timestamps(
-                    [pieces[i] for i in chunk], self._tokenizer(language, task), _stacked(windows, range(len(chunk))),
-                    [w.features.shape[-1] - 1 for w in windows], options.prepend_punctuations,
-                    options.append_punctuations, 0.0)
+        """Word times from cross-attention, one window at a time: faster-whisper's word clean-up
+        carries the last word's end from one item to the next, which across independent windows
+        would make a window's word times depend on its batch."""
+        for (window, language), items in zip(requests, pieces, strict=True):
+            tokenizer = self._tokenizer(language, task)
+            if any(t < tokenizer.eot for item in items for t in item["tokens"]):
+                self.model.add_word_timestamps([items], tokenizer, _stacked([window], [0]), window.content_frames,
+                                               options.prepend_punctuations, options.append_punctuations, 0.0)
 
     def _kept(self, window: Window, language: str, task: str, items: list[dict], gen: _Generated | None) -> Decoded:
         spans = []
         duration = window.duration
         tokenizer = self._tokenizer(language, task)
         with_words = self.options.word_timestamps and task == "transcribe"
+        if gen is None or get_compression_ratio(tokenizer.decode(gen.tokens).strip()) > \
+                self.options.compression_ratio_threshold:
+            return Decoded(language=language, task=task)  # a loop no_repeat_ngram_size did not stop
         for item in items:
             text = tokenizer.decode(item["tokens"]).strip()
-            if (not text or item["start"] >= duration
-                    or get_compression_ratio(text) > self.options.compression_ratio_threshold):
-                continue  # a loop that no_repeat_ngram_size did not stop, or text past the window
+            if not text or item["start"] >= duration:
+                continue  # text past the window
             if with_words:
                 words = [Word(window.start + max(0.0, w["start"]), window.start + min(duration, w["end"]), w["word"],
                               w["probability"]) for w in item.get("words", []) if w["start"] < duration]
@@ -320,7 +327,7 @@ class RegionRecognizer:
             else:
                 span = Span(window.start + item["start"], window.start + min(duration, item["end"]), text)
             spans.append(span)
-        if not spans or gen is None:
+        if not spans:
             return Decoded(language=language, task=task)
         return Decoded(language, task, spans, gen.avg_logprob, len(gen.tokens))
 

@@ -346,12 +346,15 @@ class _HFEngine(_Engine):
                 hf_logging.enable_progress_bar()
         self.device = "cuda" if runtime.device == "cuda" and torch.cuda.is_available() else "cpu"
         self.model.to(self.device).eval()
+        if self.device == "cuda" and "float16" in runtime.compute_type:
+            self.model.half()  # the runtime's precision, as CTranslate2 models get it
         self.torch = torch
         self.num_beams = num_beams
         self.no_repeat_ngram_size = no_repeat_ngram_size
         self.max_tokens = _token_budget(self.tokenizer, getattr(self.model.config, "max_position_embeddings", None),
                                         max_tokens)
-        self.description = f"{name} (transformers, {self.device})"
+        half = ", float16" if self.model.dtype == torch.float16 else ""
+        self.description = f"{name} (transformers, {self.device}{half})"
 
     def generate(self, texts: list[str], source: str, target: str) -> list[tuple[str, float | None, bool]]:
         src_tok, tgt_tok = _lang_tokens(self.tokenizer, source, target)
