@@ -21,12 +21,16 @@ class VadSettings:
     speech_pad_ms: int = 100  # padding kept on both sides of a region
     min_speech_ms: int = 250  # shorter bursts are dropped (clicks, breaths)
     max_region_s: float = 28.0  # longer regions are cut, so one fits Whisper's 30 s window
+    # Audio is run through the model this many seconds at a time: faster-whisper's VAD makes two
+    # full-length temporaries (a padded copy and framed windows, ~1 GB for 2 h of audio).
+    chunk_s: float = 600.0
 
 
 def speech_regions(audio: np.ndarray, settings: VadSettings = VadSettings()) -> list[tuple[float, float]]:
     """(start, end) seconds of speech in 16 kHz mono `audio`, sorted and disjoint."""
     if audio.size == 0:
         return []
+    pad = settings.speech_pad_ms / 1000 + 0.05
     options = VadOptions(
         threshold=settings.threshold,
         min_silence_duration_ms=settings.min_silence_ms,
@@ -34,8 +38,19 @@ def speech_regions(audio: np.ndarray, settings: VadSettings = VadSettings()) -> 
         min_speech_duration_ms=settings.min_speech_ms,
         max_speech_duration_s=settings.max_region_s,
     )
-    stamps = get_speech_timestamps(audio, options)
-    regions = [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+    regions: list[tuple[float, float]] = []
+    cuts = _quiet_cuts(audio, int(settings.chunk_s * SAMPLE_RATE))
+    for offset, stop in zip(cuts, cuts[1:], strict=False):
+        seconds = offset / SAMPLE_RATE
+        for stamp in get_speech_timestamps(audio[offset:stop], options):
+            start, end = seconds + stamp["start"] / SAMPLE_RATE, seconds + stamp["end"] / SAMPLE_RATE
+            last = regions[-1] if regions else None
+            # a region the chunk boundary cut in two is joined again, as far as Whisper's window allows
+            if (last and offset and abs(last[1] - seconds) <= pad and abs(start - seconds) <= pad
+                    and end - last[0] <= settings.max_region_s):
+                regions[-1] = (last[0], end)
+            else:
+                regions.append((start, end))
     merged: list[tuple[float, float]] = []
     for start, end in regions:  # padding can make neighbours touch; keep them disjoint
         if merged and start < merged[-1][1]:
@@ -43,3 +58,17 @@ def speech_regions(audio: np.ndarray, settings: VadSettings = VadSettings()) -> 
         if end > start:
             merged.append((start, end))
     return merged
+
+
+def _quiet_cuts(audio: np.ndarray, step: int, search_s: float = 20.0, frame_s: float = 0.1) -> list[int]:
+    """Chunk boundaries about `step` samples apart, each moved back to the quietest 100 ms of
+    the `search_s` before it, so that a boundary falls in a pause rather than inside a word."""
+    frame, search = int(frame_s * SAMPLE_RATE), int(search_s * SAMPLE_RATE)
+    cuts = [0]
+    while audio.size - cuts[-1] > step:
+        nominal = cuts[-1] + step
+        low = max(cuts[-1] + step // 2, nominal - search)
+        frames = audio[low:nominal][: (nominal - low) // frame * frame].reshape(-1, frame)
+        quietest = int(np.argmin(np.square(frames).mean(axis=1))) if len(frames) else 0
+        cuts.append(low + quietest * frame + frame // 2)
+    return cuts + [audio.size]
