@@ -286,8 +286,8 @@ def run_long(args: argparse.Namespace, work: Path, mdir: str, extra: list[str]) 
         if proc.timed_out:
             result[system] = {"wall_s_at_least": wall, "peak_rss_mib": peak, "ok": False}
             result["ratio_at_most"] = result["toolkit"]["wall_s"] / wall
-            print(f"  {system}: stopped after {wall:.0f} s ({args.peer_limit:g}x the toolkit's time), unfinished; "
-                  f"ratio toolkit/peer < {result['ratio_at_most']:.2f}", flush=True)
+            print(f"  {system}: stopped after {wall:.0f} s ({args.peer_limit:g}x the toolkit's time), unfinished, "
+                  f"peak RSS {peak:.0f} MiB so far; ratio toolkit/peer < {result['ratio_at_most']:.2f}", flush=True)
             continue
         entry = result[system] = {"wall_s": wall, "peak_rss_mib": peak, "ok": proc.returncode == 0,
                                   "peak_gpu_mib": proc.gpu_mib}
