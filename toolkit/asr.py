@@ -183,8 +183,9 @@ class RegionRecognizer:
                     probs[i] = {token[2:-2]: float(p) for token, p in result}
         return probs
 
+    @functools.lru_cache(maxsize=2)  # noqa: B019 - one per task, built once per recognizer
     def _options(self, task: str):
-        from faster_whisper.transcribe import TranscriptionOptions
+        from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
         o = self.options
         chosen = {
@@ -202,7 +203,10 @@ class RegionRecognizer:
                 values[name] = chosen[name]
             else:  # everything else as faster-whisper's own transcribe() would set it
                 values[name] = self._transcribe_defaults[name]
-        return TranscriptionOptions(**values)
+        options = TranscriptionOptions(**values)
+        if options.suppress_tokens:  # depends on the vocabulary only, not the language
+            options.suppress_tokens = get_suppressed_tokens(self._tokenizer("en", task), options.suppress_tokens)
+        return options
 
     def _token_budget(self, duration: float) -> int:
         o = self.options
@@ -216,14 +220,9 @@ class RegionRecognizer:
 
     def decode(self, requests: list[tuple[Window, str]], task: str = "transcribe") -> list[Decoded]:
         """Decode each (window, language) pair, the language forced; words outside the window are dropped."""
-        from faster_whisper.transcribe import get_suppressed_tokens
-
         windows = [w for w, _ in requests]
         self.encode(windows)
         options = self._options(task)
-        if requests and options.suppress_tokens:  # depends on the vocabulary only, not the language
-            options.suppress_tokens = get_suppressed_tokens(self._tokenizer(requests[0][1], task),
-                                                            options.suppress_tokens)
         generated: list[_Generated | None] = [None] * len(requests)
         for _, idx in _grouped(range(len(requests)), lambda i: windows[i].encoder_output.shape):
             for chunk in chunks(idx, self.batch_size):
@@ -291,7 +290,7 @@ class RegionRecognizer:
                     resume[i] = round(ends[-1] * FRAMES_PER_SECOND)
         # a decode that made no progress would decode the same window again
         resume = [None if frame is not None and frame <= 0 else frame for frame in resume]
-        decoded = [self._kept(window, language, task, items, gen)
+        decoded = [self._kept(window, language, task, items, gen, options.word_timestamps)
                    for (window, language), gen, items in zip(requests, generated, pieces, strict=True)]
         return decoded, resume
 
@@ -305,12 +304,12 @@ class RegionRecognizer:
                 self.model.add_word_timestamps([items], tokenizer, _stacked([window], [0]), window.content_frames,
                                                options.prepend_punctuations, options.append_punctuations, 0.0)
 
-    def _kept(self, window: Window, language: str, task: str, items: list[dict], gen: _Generated | None) -> Decoded:
+    def _kept(self, window: Window, language: str, task: str, items: list[dict], gen: _Generated | None,
+              with_words: bool) -> Decoded:
         spans = []
         duration = window.duration
         tokenizer = self._tokenizer(language, task)
-        with_words = self.options.word_timestamps and task == "transcribe"
-        if gen is None or get_compression_ratio(tokenizer.decode(gen.tokens).strip()) > \
+        if gen is None or compression_ratio(tokenizer.decode(gen.tokens).strip()) > \
                 self.options.compression_ratio_threshold:
             return Decoded(language=language, task=task)  # a loop no_repeat_ngram_size did not stop
         for item in items:
@@ -332,10 +331,11 @@ class RegionRecognizer:
         return Decoded(language, task, spans, gen.avg_logprob, len(gen.tokens))
 
 
-def get_compression_ratio(text: str) -> float:
-    from faster_whisper.transcribe import get_compression_ratio as ratio
+def compression_ratio(text: str) -> float:
+    """faster-whisper's loop measure: UTF-8 bytes over zlib bytes (a loop compresses well)."""
+    from faster_whisper.transcribe import get_compression_ratio
 
-    return ratio(text)
+    return get_compression_ratio(text)
 
 
 def _storage(array: np.ndarray):

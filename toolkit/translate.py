@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import re
 import threading
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .asr import Decoded, DecodeOptions, RegionRecognizer, Window
+from .asr import compression_ratio as whisper_compression_ratio
 from .media import SAMPLE_RATE
 from .models import ModelNotAvailableError, Runtime, decode_batch_size, load_whisper, offline, resolve_runtime
 from .utils import chunks
@@ -140,12 +140,6 @@ def hallucination_phrase(text: str) -> str | None:
     return None
 
 
-def zlib_compression_ratio(text: str) -> float:
-    """faster-whisper's measure: raw bytes over zlib bytes; loops compress well."""
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
-
-
 def repetition(text: str) -> bool:
     """A decoding loop: a word n-gram or a short character run repeated back to back."""
     # digits are left out so that "1000000" is not a loop
@@ -186,7 +180,7 @@ def assess_translation(source_text: str, translation: str, *, avg_logprob: float
         return 0.0, "empty"
     if hallucination_phrase(out):
         return 0.0, "hallucination_phrase"
-    ratio = compression_ratio if compression_ratio is not None else zlib_compression_ratio(out)
+    ratio = compression_ratio if compression_ratio is not None else whisper_compression_ratio(out)
     if repetition(out) or (len(out) > 60 and ratio > COMPRESSION_CEILING):
         return 0.05, "repetition"
     confidence = 0.9 if avg_logprob is None else min(1.0, max(0.0, 1.0 + avg_logprob / 2.0))
@@ -609,7 +603,7 @@ class WhisperTranslator:
     def _judged(self, req: TranslationRequest, decoded: Decoded) -> TranslationResult:
         result = guarded_result(req.text, decoded.text, backend=self.name,
                                 avg_logprob=decoded.avg_logprob if decoded.spans else None,
-                                ratio=zlib_compression_ratio(decoded.text) if decoded.text else None)
+                                ratio=whisper_compression_ratio(decoded.text) if decoded.text else None)
         if result.reliable and self.trusted_sources is not None and req.source not in self.trusted_sources:
             result = TranslationResult(result.text, min(result.confidence, 0.3), False, "weak_source_language",
                                        self.name)
