@@ -1,22 +1,32 @@
-"""Media in: probe a container's streams (PyAV) and extract 16 kHz mono audio (ffmpeg-python).
+"""Media in: check an input, probe its streams, and decode 16 kHz mono audio on the media's clock (PyAV).
 
-The ffmpeg executable is the one on PATH, else the static build that the `imageio-ffmpeg`
-wheel ships, so `pip install` alone is enough.
+Decoding places every frame at its timestamp, so damaged media (lost or undecodable packets,
+a file cut short) never shifts later words: gaps become silence where they were, and what was
+damaged is reported in `MediaInfo.damage`. The ffmpeg executable (for callers that want one)
+is the one on PATH, else the static build that the `imageio-ffmpeg` wheel ships.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
 
-from .transcript import MediaInfo, MediaStream
+from .transcript import MediaDamage, MediaInfo, MediaStream
 
 SAMPLE_RATE = 16000  # Hz: what Whisper, Silero and the speaker encoder take; every stage uses this one
+# A decoded frame this far from where the previous one ended is placed at its own time (filling
+# with silence, or dropping a repeat): far above the 1 ms rounding of Matroska timestamps, and
+# below a 23 ms AAC frame, so one lost frame no longer shifts every later word.
+PLACEMENT_TOLERANCE_S = 0.02
+REPORTED_GAP_S = 0.1  # gaps and repeats from this long are damage worth a note (ffmpeg's min_hard_comp)
+TRUNCATION_S = 0.5  # audio that ends this much before the container says is reported as cut short
 
 
 class MediaError(Exception):
@@ -41,14 +51,15 @@ def ffmpeg_executable() -> str:
 
 
 def file_sha256(path: str | Path) -> str:
-    """The file's SHA-256; remembered per (path, size, mtime), since a batch hashes each input to
-    decide whether to skip it and the pipeline records it again, and a video is gigabytes."""
+    """The file's SHA-256; remembered per (path, size, mtime, ctime, inode), since a batch hashes each
+    input to decide whether to skip it and the pipeline records it again, and a video is gigabytes.
+    The ctime changes on every write, even one that puts the size and mtime back."""
     st = os.stat(path)
-    return _sha256(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    return _sha256(os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 @functools.lru_cache(maxsize=256)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
+def _sha256(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -61,17 +72,43 @@ def _ffmpeg_url(path: str | Path) -> str:
     return "file:" + os.path.abspath(path)
 
 
+_NOT_REGULAR = ((stat.S_ISDIR, "is a folder, not a media file"), (stat.S_ISFIFO, "is a named pipe (FIFO), not a file"),
+                (stat.S_ISCHR, "is a character device, not a file"), (stat.S_ISBLK, "is a block device, not a file"),
+                (stat.S_ISSOCK, "is a socket, not a file"))
+
+
+def check_input(path: str | Path) -> os.stat_result:
+    """The input's stat if it is a non-empty regular file we can open; else a MediaError that says
+    what it is instead. Nothing is read, so a FIFO or /dev/zero cannot hang or flood the run."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise MediaError(path, f"broken symbolic link (to {os.readlink(path)})") from None
+        raise MediaError(path, "no such file") from None
+    except OSError as e:
+        reason = {errno.ELOOP: "symbolic link loop", errno.ENAMETOOLONG: "name too long",
+                  errno.ENOTDIR: "no such file (a part of the path is not a folder)"}.get(e.errno)
+        raise MediaError(path, reason or f"cannot be read ({e.strerror})") from None
+    for is_kind, reason in _NOT_REGULAR:
+        if is_kind(st.st_mode):
+            raise MediaError(path, reason)
+    if st.st_size == 0:
+        raise MediaError(path, "empty file (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise MediaError(path, f"cannot be read ({e.strerror})") from None
+    return st
+
+
 def probe(path: str | Path) -> MediaInfo:
     """Streams, duration and codecs of `path`; raises MediaError if it is not readable media."""
     import av
 
     path = Path(path)
-    if not path.exists():
-        raise MediaError(path, "no such file")
-    if path.is_dir():
-        raise MediaError(path, "is a folder, not a media file")
-    if path.stat().st_size == 0:
-        raise MediaError(path, "empty file (0 bytes)")
+    check_input(path)
     try:
         with av.open(_ffmpeg_url(path), metadata_errors="ignore") as container:
             streams = [MediaStream(
@@ -104,53 +141,189 @@ def choose_audio_stream(info: MediaInfo, requested: int | None = None) -> int:
     return defaults[0] if defaults else 0
 
 
-def extract_audio(path: str | Path, audio_stream: int = 0, expected_seconds: float = 0.0) -> np.ndarray:
-    """Decode one audio stream to 16 kHz mono float32 in [-1, 1].
+class _Timeline:
+    """Decoded 16 kHz samples laid out on the media's clock: a frame that starts later than the
+    previous one ended gets silence before it, one that starts earlier has its repeat dropped."""
 
-    ffmpeg's output is read in chunks straight into one float32 array (sized from the probed
-    duration, grown if needed): a 2-hour file costs one 460 MB array, not a copy of its bytes too.
+    def __init__(self, expected_seconds: float):
+        self.samples = np.empty(int(expected_seconds * SAMPLE_RATE) + SAMPLE_RATE, dtype=np.float32)
+        self.filled = 0
+
+    def place(self, pos: int | None, chunk: np.ndarray) -> None:
+        if pos is None or abs(pos - self.filled) <= PLACEMENT_TOLERANCE_S * SAMPLE_RATE:
+            pos = self.filled  # on time, within the jitter of rounded timestamps
+        if pos < self.filled:
+            chunk, pos = chunk[self.filled - pos:], self.filled
+        if not chunk.size:
+            return
+        end = pos + chunk.size
+        if end > self.samples.size:
+            self.samples = np.resize(self.samples, max(2 * self.samples.size, end))
+        self.samples[self.filled:pos] = 0.0
+        self.samples[pos:end] = chunk
+        self.filled = end
+
+
+class _DamageLog:
+    """What went wrong while decoding, in seconds on the media's clock."""
+
+    def __init__(self, origin: float):
+        self.origin = origin
+        self.next_start: float | None = None  # where the next frame should begin
+        self.gaps: list[tuple[float, float]] = []
+        self.overlaps: list[tuple[float, float]] = []
+        self.errors: list[tuple[float, float]] = []  # packets the decoder refused
+
+    def frame(self, frame) -> None:
+        if frame.time is None:
+            return
+        start = frame.time - self.origin
+        if self.next_start is not None:
+            if start - self.next_start >= REPORTED_GAP_S:
+                self.gaps.append((self.next_start, start))
+            elif self.next_start - start >= REPORTED_GAP_S:
+                self.overlaps.append((start, self.next_start))
+        self.next_start = start + frame.samples / frame.sample_rate
+
+    def refused(self, packet) -> None:
+        if packet.pts is None or packet.time_base is None:
+            return
+        start = float(packet.pts * packet.time_base) - self.origin
+        self.errors.append((start, start + float((packet.duration or 0) * packet.time_base)))
+
+    def damage(self, audio_end: float, declared_end: float) -> list[MediaDamage]:
+        """Undecodable stretches (with the gaps they caused), missing ones, repeats, an early end."""
+        truncated = declared_end - audio_end >= TRUNCATION_S
+        errors = _merge([e for e in self.errors if not (truncated and e[0] >= audio_end - PLACEMENT_TOLERANCE_S)])
+        found = []
+        for start, end in self.gaps:
+            hit = [e for e in errors if e[0] < end and e[1] > start - PLACEMENT_TOLERANCE_S]
+            found.append(MediaDamage("undecodable" if hit else "missing", start, end))
+        covered = [(d.start, d.end) for d in found]
+        found += [MediaDamage("undecodable", s, e) for s, e in errors
+                  if not any(cs - PLACEMENT_TOLERANCE_S <= s and e <= ce + PLACEMENT_TOLERANCE_S for cs, ce in covered)]
+        found += [MediaDamage("overlap", s, e) for s, e in self.overlaps]
+        if truncated:
+            found.append(MediaDamage("truncated", audio_end, declared_end))
+        return sorted(found, key=lambda d: d.start)
+
+
+def _merge(ranges: list[tuple[float, float]], join_s: float = 0.5) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(ranges):
+        if merged and start - merged[-1][1] <= join_s:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def decode_audio(path: str | Path, audio_stream: int = 0,
+                 expected_seconds: float = 0.0) -> tuple[np.ndarray, list[MediaDamage]]:
+    """One audio stream as 16 kHz mono float32 in [-1, 1], on the media's clock, and its damage.
+
+    Decoded with PyAV frame by frame, placing each frame at its timestamp (as ffmpeg's
+    `aresample=async=1:first_pts=0` does), so missing or undecodable packets become silence
+    where they were, and every later word keeps its true time; what was found is returned.
+    The samples go straight into one float32 array sized from the probed duration.
     """
-    import subprocess
-    import tempfile
+    import av
 
-    import ffmpeg
-
-    args = ffmpeg.input(_ffmpeg_url(path)).output(
-        "pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, map=f"0:a:{audio_stream}"
-    ).global_args("-nostdin", "-loglevel", "error").compile(cmd=ffmpeg_executable())
-    audio = np.empty(int(expected_seconds * SAMPLE_RATE) + SAMPLE_RATE, dtype=np.float32)
-    filled, carry = 0, b""
-    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg can never block on it
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
+    try:
+        container = av.open(_ffmpeg_url(path), metadata_errors="ignore")
+    except av.FFmpegError as e:
+        raise MediaError(path, f"not a media file ffmpeg can read ({e.strerror or type(e).__name__})") from e
+    with container:
         try:
-            while chunk := process.stdout.read(1 << 20):
-                chunk, carry = carry + chunk, b""
-                if len(chunk) % 2:  # a sample split across reads
-                    chunk, carry = chunk[:-1], chunk[-1:]
-                samples = np.frombuffer(chunk, dtype=np.int16)
-                if filled + samples.size > audio.size:
-                    audio = np.resize(audio, max(2 * audio.size, filled + samples.size))
-                audio[filled:filled + samples.size] = samples
-                filled += samples.size
-        finally:
-            process.stdout.close()
-            returncode = process.wait()
-        errors.seek(0)
-        lines = [ln.strip() for ln in errors.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-    if returncode != 0:
-        raise MediaError(path, f"audio could not be decoded ({lines[-1] if lines else 'ffmpeg failed'})")
-    if filled == 0:
+            stream = container.streams.audio[audio_stream]
+        except IndexError:
+            raise MediaError(path, f"no audio stream {audio_stream}") from None
+        # Time 0 is where a player's clock starts: the container's start, not the audio's.
+        origin = container.start_time / av.time_base if container.start_time is not None else 0.0
+        declared_end = _declared_end(container, stream, origin)
+        timeline, log = _Timeline(expected_seconds or declared_end), _DamageLog(origin)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        first_error: Exception | None = None
+
+        def place(frames) -> None:
+            for out in frames:
+                pos = None if out.time is None else round((out.time - origin) * SAMPLE_RATE)
+                timeline.place(pos, out.to_ndarray()[0])
+
+        try:
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError as e:  # a damaged packet: its time stays empty, the rest decodes
+                    first_error = first_error or e
+                    log.refused(packet)
+                    continue
+                for frame in frames:
+                    log.frame(frame)
+                    try:
+                        place(resampler.resample(frame))
+                    except ValueError:  # the stream changed rate or layout mid-way: a fresh resampler
+                        place(resampler.resample(None))
+                        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+                        place(resampler.resample(frame))
+        except av.FFmpegError as e:  # the container cannot be read past here: what came before stands
+            first_error = first_error or e
+        place(resampler.resample(None))
+    if timeline.filled == 0:
+        if first_error is not None:
+            raise MediaError(path, f"audio could not be decoded ({first_error.strerror or type(first_error).__name__})")
         raise MediaError(path, "the audio stream decodes to zero samples")
-    audio = audio[:filled]
+    excess = timeline.filled - round(declared_end * SAMPLE_RATE)
+    if declared_end and 0 < excess <= PLACEMENT_TOLERANCE_S * SAMPLE_RATE * 5:  # the codec's padding
+        timeline.filled -= excess
+    audio = timeline.samples[:timeline.filled]
     audio /= 32768.0
-    return audio
+    end = log.next_start if log.next_start is not None else audio.size / SAMPLE_RATE
+    return audio, log.damage(min(end, audio.size / SAMPLE_RATE), declared_end)
+
+
+def _declared_end(container, stream, origin: float) -> float:
+    """Where the container says this audio stream ends (its own duration, else the file's)."""
+    import av
+
+    if stream.duration and stream.time_base:
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else origin
+        return start - origin + float(stream.duration * stream.time_base)
+    return container.duration / av.time_base if container.duration else 0.0
+
+
+def extract_audio(path: str | Path, audio_stream: int = 0, expected_seconds: float = 0.0) -> np.ndarray:
+    """Decode one audio stream to 16 kHz mono float32 in [-1, 1] (`decode_audio` without the damage)."""
+    return decode_audio(path, audio_stream, expected_seconds)[0]
+
+
+def describe_damage(damage: list[MediaDamage], shown: int = 4) -> str:
+    """One line for a reader: what was damaged, where, and that times were kept."""
+    what = {"missing": "no audio {} (missing packets)", "undecodable": "undecodable audio {}",
+            "overlap": "repeated audio at {} dropped", "truncated": "audio ends at {}"}
+    parts = []
+    for d in damage[:shown]:
+        span = (f"{d.start:.1f} s of {d.end:.1f} s (file cut short?)" if d.kind == "truncated"
+                else f"{d.start:.1f}-{d.end:.1f} s")
+        parts.append(what.get(d.kind, d.kind + " {}").format(span))
+    if len(damage) > shown:
+        parts.append(f"and {len(damage) - shown} more")
+    text = "damaged audio: " + "; ".join(parts)
+    if any(d.kind in ("missing", "undecodable") for d in damage):
+        text += "; gaps filled with silence, so later times stay on the media's clock"
+    return text
+
+
+def damage_notes(info: MediaInfo) -> list[str]:
+    """The transcript's notes about its media: one line if the audio was damaged, else none."""
+    return [describe_damage(info.damage)] if info.damage else []
 
 
 def load_media(path: str | Path, audio_stream: int | None = None) -> tuple[MediaInfo, np.ndarray]:
     """Probe, pick the audio stream, extract it, and hash the file: all a pipeline needs of the input."""
     info = probe(path)
     info.audio_stream = choose_audio_stream(info, audio_stream)
-    audio = extract_audio(path, info.audio_stream, info.duration)
+    audio, info.damage = decode_audio(path, info.audio_stream, info.duration)
     info.sha256 = file_sha256(path)
     if not info.duration:
         info.duration = audio.size / SAMPLE_RATE

@@ -57,6 +57,10 @@ class PipelineOptions:
         object.__setattr__(self, "languages", tuple(c.strip().lower() for c in self.languages))
         if self.translate_to:
             object.__setattr__(self, "translate_to", self.translate_to.strip().lower())
+        if self.cpu_threads < 0:
+            raise ValueError(f"--cpu-threads must be at least 1 (or 0: all cores), not {self.cpu_threads}")
+        if self.audio_stream is not None and self.audio_stream < 0:
+            raise ValueError(f"--audio-stream counts from 0, not {self.audio_stream}")
         if self.batch_size < 0:
             raise ValueError(f"--batch-size must be at least 1 (or 0: by device), not {self.batch_size}")
         if self.num_speakers is not None and self.num_speakers < 1:
@@ -175,7 +179,7 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     windows = merge_turns(turns, options.merge_gap_s, options.max_window_s)
 
     segments: list[Segment] = []
-    notes: list[str] = []
+    notes: list[str] = media_io.damage_notes(info)  # damaged audio: said first, since it bears on every time
     total = sum(t.end - t.start for t in windows)
     done = 0.0
     progress("transcribe", 0.0, total)

@@ -106,6 +106,20 @@ class MediaStream:
 
 
 @dataclass
+class MediaDamage:
+    """A stretch of the audio that did not decode as the container says; times on the media's clock."""
+
+    # "missing" (no packets), "undecodable" (packets the decoder refused), "overlap" (repeated audio,
+    # dropped), "truncated" (the audio ends before the container says)
+    kind: str
+    start: float
+    end: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "start": _round(self.start), "end": _round(self.end)}
+
+
+@dataclass
 class MediaInfo:
     path: str
     duration: float = 0.0
@@ -114,16 +128,21 @@ class MediaInfo:
     sample_rate: int = 16000
     format_name: str = ""
     streams: list[MediaStream] = field(default_factory=list)
+    damage: list[MediaDamage] = field(default_factory=list)  # gaps filled with silence, an early end
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["duration"] = _round(self.duration)
+        d.pop("damage")
+        if self.damage:
+            d["damage"] = [x.to_dict() for x in self.damage]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MediaInfo:
         streams = [MediaStream(**s) for s in d.get("streams", [])]
-        return cls(**{**d, "streams": streams})
+        damage = [MediaDamage(**x) for x in d.get("damage") or []]
+        return cls(**{**d, "streams": streams, "damage": damage})
 
 
 @dataclass
