@@ -9,6 +9,7 @@ from dataclasses import fields
 
 from . import __version__
 from .pipeline import PipelineOptions
+from .utils import ToolkitWarning, printable
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -75,13 +76,15 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
-    from .batch import run_cli_batch
+    from .cli_batch import run_cli_batch
     from .models import ModelNotAvailableError
     from .pipeline import preflight
     from .writers import parse_formats
 
     try:
         formats = parse_formats(args.formats)
+        if not formats:
+            raise ValueError(f"--formats {args.formats!r} names no format: give e.g. json,srt or all")
         options = options_from_args(args)
         if args.jobs is not None and args.jobs < 1:
             raise ValueError(f"--jobs must be at least 1, not {args.jobs}")
@@ -93,7 +96,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
             import_ray()
         preflight(options)
     except (ValueError, ImportError, ModelNotAvailableError) as e:
-        print(f"toolkit: {e}", file=sys.stderr)
+        print(printable(f"toolkit: {e}"), file=sys.stderr)
         return 2
     return run_cli_batch(args.inputs, args.output_dir, options, formats, subtitles=args.subtitles,
                          show_progress=args.progress, jobs=args.jobs, overwrite=args.overwrite,
@@ -110,20 +113,27 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    import warnings
     from pathlib import Path
 
     from .report import build_reports
 
     if not Path(args.folder).is_dir():
-        print(f"toolkit: {args.folder}: no such folder", file=sys.stderr)
+        print(printable(f"toolkit: {args.folder}: no such folder"), file=sys.stderr)
         return 2
-    written = build_reports(args.folder)
+    with warnings.catch_warnings(record=True) as recorded:
+        warnings.simplefilter("always", ToolkitWarning)
+        written = build_reports(args.folder)
+    caught = [w for w in recorded if issubclass(w.category, ToolkitWarning)]
+    for warning in caught:  # a transcript that cannot be read: one line each, the rest were built
+        print(printable(f"toolkit: error: {warning.message}"), file=sys.stderr)
     for path in written:
-        print(path)
+        print(printable(str(path)))
     if len(written) <= 1:  # the index alone: nothing to report on
-        print(f"toolkit: no transcripts (*.json) in {args.folder}", file=sys.stderr)
+        if not caught:
+            print(printable(f"toolkit: no transcripts (*.json) in {args.folder}"), file=sys.stderr)
         return 1
-    return 0
+    return 1 if caught else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,9 @@ Two kinds of work, kept apart so an accelerator never waits on ffmpeg:
 - long-lived transcriber actors (one per GPU, `num_gpus=1`; else one per node using its cores):
   each loads the models once and turns (media info, audio) into a `Transcript`.
 The driver writes every output and the manifest, so OUTDIR needs to exist only where the
-driver runs; input paths must be readable by the workers (a shared filesystem).
+driver runs; input paths must be readable by the workers (a shared filesystem). A local
+instance started here is watched (`lifetime.Watchdog`): if the driver dies, even by kill -9,
+none of its processes stay behind.
 
 Ray is optional (`pip install 'toolkit[ray]'`); nothing imports it unless this engine is used.
 """
@@ -22,7 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .batch import BatchProgress, FileResult, _Job, failure_message, write_transcript
+from .job import BatchProgress, FileResult, Job, failure_message, finish
+from .lifetime import Watchdog, descendants
 
 if TYPE_CHECKING:
     import numpy as np
@@ -92,28 +95,30 @@ class _Transcriber:
         return dict(self.current)
 
 
-def _init_ray(ray, address: str | None) -> bool:
-    """Connect (or start a local instance); True when this call started it and must shut it down."""
+def _init_ray(ray, address: str | None) -> tuple[bool, Watchdog | None]:
+    """Connect (or start a local instance): whether this call started it and must shut it down,
+    and the watchdog that ends a local instance's processes with this one."""
     if ray.is_initialized():
-        return False
+        return False, None
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no prompt, no phoning home from a batch tool
     common: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address:
         ray.init(address=address, **common)
-    else:
-        # At least two CPUs, so one file's extraction can overlap another's transcription.
-        ray.init(num_cpus=max(2, os.cpu_count() or 1), include_dashboard=False, **common)
-    return True
+        return True, None  # a cluster's processes are the cluster's; it ends this driver's actors itself
+    before = descendants({os.getpid()})
+    # At least two CPUs, so one file's extraction can overlap another's transcription.
+    ray.init(num_cpus=max(2, os.cpu_count() or 1), include_dashboard=False, **common)
+    return True, Watchdog(descendants({os.getpid()}) - before)
 
 
-def run_ray(jobs: list[_Job], output_dir: Path, options: PipelineOptions, formats: list[str],
+def run_ray(jobs: list[Job], output_dir: Path, options: PipelineOptions, formats: list[str],
             writer_options: dict[str, Any], *, address: str | None = None, actors: int | None = None,
             progress: BatchProgress | None = None) -> Iterator[FileResult]:
     """Process `jobs` on Ray, writing outputs from the driver; yields each file's result as it finishes."""
     ray = import_ray()
-    started_here = _init_ray(ray, address)
+    started_here, watchdog = _init_ray(ray, address)
     handles: list[Any] = []
-    extracting: dict[Any, tuple[_Job, Any]] = {}
+    extracting: dict[Any, tuple[Job, Any]] = {}
     try:
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0)) if options.device in ("auto", "cuda") else 0
@@ -134,9 +139,9 @@ def run_ray(jobs: list[_Job], output_dir: Path, options: PipelineOptions, format
         extract = ray.remote(_extract).options(num_cpus=1, num_returns=2, max_retries=0)
 
         to_extract = deque(jobs)
-        ready: deque[tuple[_Job, Any, Any, float]] = deque()
+        ready: deque[tuple[Job, Any, Any, float]] = deque()
         idle = list(handles)
-        running: dict[Any, tuple[_Job, Any]] = {}
+        running: dict[Any, tuple[Job, Any]] = {}
         ahead = n_actors + 1  # decoded files waiting in the object store: enough to keep actors fed, no more
         last_poll = 0.0
         while to_extract or extracting or ready or running:
@@ -169,11 +174,15 @@ def run_ray(jobs: list[_Job], output_dir: Path, options: PipelineOptions, format
             ray.cancel(ref, force=True)
         for actor in handles:
             ray.kill(actor)
-        if started_here:
-            ray.shutdown()
+        try:
+            if started_here:
+                ray.shutdown()
+        finally:
+            if watchdog:
+                watchdog.stop()
 
 
-def _finish(ray, ref: Any, job: _Job, output_dir: Path, formats: list[str],
+def _finish(ray, ref: Any, job: Job, output_dir: Path, formats: list[str],
             writer_options: dict[str, Any]) -> FileResult:
     try:
         error, transcript = ray.get(ref)
@@ -181,12 +190,7 @@ def _finish(ray, ref: Any, job: _Job, output_dir: Path, formats: list[str],
         error, transcript = failure_message(job.path, e), None
     if error or transcript is None:
         return FileResult(str(job.path), "failed", error, stem=job.stem)
-    try:
-        written = write_transcript(transcript, output_dir, job.stem, formats, **writer_options)
-    except OSError as e:
-        return FileResult(str(job.path), "failed", failure_message(job.path, e), stem=job.stem)
-    return FileResult(str(job.path), "done", None, [str(p) for p in written], dict(transcript.timings),
-                      stem=job.stem)
+    return finish(job.path, job.stem, transcript, output_dir, formats, writer_options)
 
 
 def _report_progress(ray, busy: list[Any], progress: BatchProgress) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -24,7 +25,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .transcript import Segment, Transcript
-from .utils import atomic_open
+from .utils import ToolkitWarning, atomic_open
 from .writers import ResultWriter, register_writer
 
 __all__ = ["HtmlWriter", "build_reports", "is_transcript_dict", "media_src", "render_report", "report_context"]
@@ -303,7 +304,8 @@ def build_reports(outdir: str | Path, target: str = "en") -> list[Path]:
     """(Re)build `<stem>.html` for every transcript `<stem>.json` in `outdir`, then `index.html`.
 
     JSON files that are not transcripts (manifests, truth files, configs) are skipped; a
-    transcript that cannot be read gets an index row saying so instead of a report. Returns
+    transcript that cannot be read gets an index row saying so instead of a report, and a
+    `ToolkitWarning` naming it. Returns
     the reports written, in name order, followed by the index.
     """
     outdir = Path(outdir)
@@ -320,12 +322,15 @@ def build_reports(outdir: str | Path, target: str = "en") -> list[Path]:
         report = json_path.with_suffix(".html")
         try:
             transcript = Transcript.from_dict(data)
-        except (KeyError, TypeError, ValueError) as e:
-            rows.append(_IndexRow(json_path.stem, None, str(data["media"].get("path", "")), 0.0, [], [], 0,
-                                  f"unreadable transcript: {e}", True))
+            row = _index_row(transcript, report, outdir, target)
+            written.append(writer.write(transcript, report))
+        except Exception as e:  # a mistyped field (a segment as a string, text as a number) fails this file only
+            reason = f"unreadable transcript ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})"
+            warnings.warn(f"{json_path}: {reason}; left out of the index's reports", ToolkitWarning, stacklevel=2)
+            rows.append(_IndexRow(json_path.stem, None, str(data["media"].get("path", "")), 0.0, [], [], 0, reason,
+                                  True))
             continue
-        written.append(writer.write(transcript, report))
-        rows.append(_index_row(transcript, report, outdir, target))
+        rows.append(row)
     index = outdir / INDEX_NAME
     with atomic_open(index) as f:
         f.write(_render_index(rows, outdir.resolve().name or str(outdir)))
