@@ -206,6 +206,7 @@ MANIFEST_JUNK = [  # (line, why it is skipped)
     (b'{"path": "/x/y.mp4", "status": "done", "outputs": "y.json"}', "outputs is not a list of names"),
     (b'["a", "list"]', "a JSON list, not a record"), (b'{"path": "/x/z.mp4", "status": "done", "stem": "../z"}',
                                                        "is not a plain name"),
+    (b'{"path": "/x/t.mp4", "status": "done", "timings": {"total": "slow"}}', "timings is not a mapping of seconds"),
     (b'{"path": "/cut/sho', "cut short"),
 ]
 OLD_RECORD = {"path": "/elsewhere/old.mp4", "sha256": "0" * 64, "status": "done", "error": None,
@@ -370,7 +371,8 @@ def test_long_names_fit(big_run, stem):
 # ---------------------------------------------------------------------------- OUTDIR's state
 
 @pytest.mark.parametrize("number, why", [(i + 2, why) for i, (_, why) in enumerate(MANIFEST_JUNK)],
-                         ids=["binary", "path-type", "outputs-type", "list", "stem-escape", "cut-short"])
+                         ids=["binary", "path-type", "outputs-type", "list", "stem-escape", "timings-type",
+                              "cut-short"])
 def test_corrupt_manifest_line_is_skipped_and_repaired(big_run, number, why):
     warning = [line for line in lines(big_run["stderr"], "warning") if f"line {number} skipped" in line]
     assert len(warning) == 1 and why in warning[0], big_run["stderr"]

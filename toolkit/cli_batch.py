@@ -34,8 +34,13 @@ def run_cli_batch(inputs: list[str], output_dir: str, options: PipelineOptions, 
     def say(line: str) -> None:
         write(printable(line))
 
+    shown_elsewhere = warnings.showwarning
+
     def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-        say(f"toolkit: warning: {message}")
+        if issubclass(category, ToolkitWarning):
+            say(f"toolkit: warning: {message}")
+        else:  # another library's warning keeps Python's own form
+            shown_elsewhere(message, category, filename, lineno, file, line)
 
     counts = {"done": 0, "skipped": 0, "failed": 0}
     finished: list[str] = []

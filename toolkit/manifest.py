@@ -216,8 +216,9 @@ def _invalid(record: Any) -> str | None:
     for key in ("outputs", "warnings"):
         if not isinstance(record.get(key, []), list) or not all(isinstance(x, str) for x in record.get(key, [])):
             return f"{key} is not a list of names"
-    if not isinstance(record.get("timings", {}), dict):
-        return "timings is not a mapping"
+    timings = record.get("timings", {})
+    if not isinstance(timings, dict) or not all(isinstance(v, (int, float)) for v in timings.values()):
+        return "timings is not a mapping of seconds"
     stem = record.get("stem")
     if stem is not None and (not stem or "/" in stem or os.sep in stem or stem in (".", "..")):
         return f"stem {stem!r} is not a plain name"  # outputs must stay inside OUTDIR

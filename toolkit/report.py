@@ -326,7 +326,7 @@ def build_reports(outdir: str | Path, target: str = "en") -> list[Path]:
             written.append(writer.write(transcript, report))
         except Exception as e:  # a mistyped field (a segment as a string, text as a number) fails this file only
             reason = f"unreadable transcript ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})"
-            warnings.warn(f"{json_path}: {reason}; left out of the index's reports", ToolkitWarning, stacklevel=2)
+            warnings.warn(f"{json_path}: {reason}; no report written for it", ToolkitWarning, stacklevel=2)
             rows.append(_IndexRow(json_path.stem, None, str(data["media"].get("path", "")), 0.0, [], [], 0, reason,
                                   True))
             continue
