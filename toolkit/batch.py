@@ -203,8 +203,21 @@ def _run_batch(paths: Iterable[str | Path], output_dir: Path, options: PipelineO
                 raise OutputDirError(f"{output_dir}: cannot take more outputs; the batch stopped with {left} "
                                      f"input{'s' if left != 1 else ''} not tried (run the same command again "
                                      "once there is room)")
+        if todo:
+            link_speakers(output_dir, options, formats)
     finally:
         stream.close()
+
+
+def link_speakers(output_dir: Path, options: PipelineOptions, formats: list[str]) -> None:
+    """After a batch: who is who across OUTDIR (speakers.json) and, where reports are kept, the index's people."""
+    from .linking import link_collection
+
+    link_collection(output_dir, options.voices)
+    if "html" in formats:
+        from .report import build_reports
+
+        build_reports(output_dir, target=options.translate_to or "en", reports=False)
 
 
 def _engine_results(work: list[Job], output_dir: Path, options: PipelineOptions, formats: list[str],

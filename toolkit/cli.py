@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 
 from . import __version__
+from .cli_voices import add_commands as add_voice_commands
 from .pipeline import PipelineOptions
 from .utils import ToolkitWarning, printable
 
@@ -47,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--translator", default="auto",
                    help="whisper, auto, a transformers model name or folder, ct2:FOLDER, or a routing table "
                         "'ru=MODEL,az=MODEL,*=MODEL' (default: auto = a local NLLB/opus-mt if present, else whisper)")
+    t.add_argument("--voices", default=None, metavar="LIB",
+                   help="a voice library (toolkit voices add): name the speakers it recognises")
     t.add_argument("--subtitles", default="original", choices=["original", "translation", "both"],
                    help="which text SRT/VTT/TXT/TSV show (default: original)")
     t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -64,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="(re)build HTML reports and an index from transcripts in a folder")
     r.add_argument("folder")
+    add_voice_commands(sub)
     return parser
 
 
@@ -138,7 +142,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"transcribe": _cmd_transcribe, "models": _cmd_models, "report": _cmd_report}[args.command]
+    handler = getattr(args, "handler", None) or {"transcribe": _cmd_transcribe, "models": _cmd_models,
+                                                 "report": _cmd_report}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -18,7 +18,7 @@ from . import media as media_io
 from . import models
 from .asr import DecodeOptions, RegionRecognizer, Window
 from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId, decide_and_decode
-from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript
+from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript, VoiceMatch, VoicePrint
 from .translate import FAILED_PREFIX, RoutedTranslator, TranslationRequest, TranslationResult, load_translator
 from .utils import chunks
 from .vad import VadSettings, speech_regions
@@ -44,6 +44,7 @@ class PipelineOptions:
     max_speakers: int | None = None
     translate_to: str | None = "en"  # None skips translation
     translator: str = "auto"
+    voices: str | None = None  # a voice library file (toolkit voices add): speakers it recognises are named
     # Same-speaker regions closer than this are decoded as one window: Russian sentences
     # cut at short pauses lose context and CER when decoded apart.
     merge_gap_s: float = 0.25
@@ -80,6 +81,10 @@ def preflight(options: PipelineOptions) -> None:
                          "use ISO 639-1 codes that Whisper knows (az, ru, en, ...)")
     models.whisper_model_path(options.model)
     translator_for(options)
+    if options.voices:
+        from .voice_library import VoiceLibrary
+
+        VoiceLibrary(options.voices).close()
 
 
 def translator_for(options: PipelineOptions, runtime: models.Runtime | None = None) -> RoutedTranslator | None:
@@ -124,6 +129,21 @@ def speaker_turns(audio: np.ndarray, regions: list[tuple[float, float]], options
                                       max_speakers=options.max_speakers)
     turns = diarize(audio, regions, diar_options, progress=lambda f: progress("diarize", f, 1.0))
     return [Turn(t.start, t.end, t.speaker) for t in turns], "resemblyzer GE2E (numpy) + agglomerative clustering"
+
+
+def speaker_voices(audio: np.ndarray, turns: list[Turn], speakers: set[str], library: str | None
+                   ) -> tuple[dict[str, VoicePrint], dict[str, VoiceMatch]]:
+    """A voice print for each speaker that has segments, and the names a voice library gives them."""
+    from .voices import voice_prints
+
+    prints = voice_prints(audio, [t for t in turns if t.speaker in speakers])
+    if not library or not prints:
+        return prints, {}
+    from .voice_library import VoiceLibrary
+    from .voices import match_speakers
+
+    with VoiceLibrary(library) as known:
+        return prints, match_speakers(prints, known.voices(next(iter(prints.values())).encoder))
 
 
 def merge_turns(turns: list[Turn], max_gap: float, max_length: float) -> list[Turn]:
@@ -203,12 +223,16 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
             _apply_translations(translator, [s for s in segments if options.translate_to not in s.translation],
                                 options.translate_to, notes)
 
+    with _timed(timings, "voices"):
+        voices, matches = speaker_voices(audio, turns, {s.speaker for s in segments}, options.voices)
+
     transcript = Transcript(
         media=info, segments=sorted(segments, key=lambda s: s.start), languages=list(options.languages),
         models={"asr": models.describe_whisper(options.model, runtime),
                 "language_id": "whisper audio probabilities + lingua text ID over the candidates",
                 "vad": "silero (faster-whisper)"},
         timings=timings, notes=notes, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        voices=voices, matches=matches,
     )
     if diarization_model:
         transcript.models["diarization"] = diarization_model

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from .transcript import Segment, Transcript
+from .transcript import Segment, Transcript, VoiceMatch, is_transcript_dict
 from .utils import ToolkitWarning, atomic_open
 from .writers import ResultWriter, register_writer
 
@@ -85,6 +85,8 @@ class _Lane:
     seconds: float
     share: float
     segments: list[_SegmentView] = field(default_factory=list)
+    label: str = ""  # what the page calls the speaker: the voice library's name, else the id
+    match: str = ""  # the evidence for that name: "SPEAKER_01, voice 0.93 >= 0.90"
 
 
 @dataclass
@@ -200,6 +202,13 @@ def _ticks(duration: float) -> list[tuple[float, str]]:
     return [(100 * t / duration, clock(t)) for t in range(0, int(duration) + 1, step)]
 
 
+def _match_evidence(speaker: str, match: VoiceMatch | None) -> str:
+    if not match:
+        return ""
+    weak = ", weak: little speech" if match.weak else ""
+    return f"{speaker}, voice {match.score:.2f} \u2265 {match.threshold:.2f}{weak}"
+
+
 def _timings(transcript: Transcript) -> list[tuple[str, float]]:
     return [(k, float(v)) for k, v in transcript.timings.items()]
 
@@ -212,7 +221,8 @@ def report_context(transcript: Transcript, path: str | Path, target: str = "en")
     languages = _languages(transcript)
     lang_class = {lang.code: lang.css_class for lang in languages}
     speech = sum(s.duration for s in segments) or 1.0
-    lanes = {sp.id: _Lane(sp.id, sp.total_speech, sp.total_speech / speech) for sp in transcript.speakers}
+    lanes = {sp.id: _Lane(sp.id, sp.total_speech, sp.total_speech / speech, label=transcript.speaker_label(sp.id),
+                          match=_match_evidence(sp.id, sp.match)) for sp in transcript.speakers}
 
     views = []
     for i, seg in enumerate(segments):
@@ -263,12 +273,6 @@ class HtmlWriter(ResultWriter):
         file.write(render_report(transcript, path, self.target))
 
 
-def is_transcript_dict(data: Any) -> bool:
-    """True for the transcript contract's shape; false for truth files, manifests, configs."""
-    return (isinstance(data, dict) and isinstance(data.get("segments"), list)
-            and isinstance(data.get("media"), dict))
-
-
 def _status(transcript: Transcript, target: str) -> tuple[str, bool]:
     if not transcript.segments:
         return "no speech found", True
@@ -286,27 +290,76 @@ def _index_row(transcript: Transcript, report: Path, index_dir: Path, target: st
     speech = sum(langs.values()) or 1.0
     status, problem = _status(transcript, target)
     end = max((s.end for s in transcript.segments), default=0.0)
-    return _IndexRow(name=report.stem, report=quote(os.path.relpath(report, index_dir).replace(os.sep, "/")),
+    return _IndexRow(name=report.stem, report=_relative_url(report, index_dir),
                      media=Path(transcript.media.path).name or report.stem,
                      duration=max(float(transcript.media.duration or 0.0), end),
-                     speakers=[s.id for s in transcript.speakers],
+                     speakers=[transcript.speaker_label(s.id) for s in transcript.speakers],
                      languages=[(code, sec / speech) for code, sec in langs.items()],
                      segments=len(transcript.segments), status=status, problem=problem)
 
 
-def _render_index(rows: list[_IndexRow], title: str) -> str:
+def _relative_url(path: Path, folder: Path) -> str:
+    return quote(os.path.relpath(path, folder).replace(os.sep, "/"))
+
+
+def _render_index(rows: list[_IndexRow], title: str, people: dict[str, Any] | None = None) -> str:
     return _environment().get_template("index.html.j2").render(
-        rows=rows, title=title, total=sum(r.duration for r in rows),
+        rows=rows, title=title, total=sum(r.duration for r in rows), people=people,
         generated=datetime.now().astimezone().isoformat(timespec="seconds"))
 
 
-def build_reports(outdir: str | Path, target: str = "en") -> list[Path]:
+@dataclass
+class _Appearance:
+    media: str
+    speaker: str
+    first: float
+    seconds: float
+    similarity: float | None
+    href: str | None  # the report at the speaker's first segment
+
+
+@dataclass
+class _Person:
+    label: str  # the library's name, else PERSON_nnn
+    files: int
+    seconds: float
+    weak: bool
+    appearances: list[_Appearance]
+
+
+def _people(outdir: Path, reports: dict[str, Path]) -> dict[str, Any] | None:
+    """The index's people view from OUTDIR/speakers.json (`toolkit link`); None without one."""
+    from .linking import SPEAKERS_NAME, read_speakers_file
+
+    document = read_speakers_file(outdir / SPEAKERS_NAME)
+    if document is None:
+        return None
+    people = []
+    try:
+        for ident in document["identities"]:
+            appearances = []
+            for a in ident["appearances"]:
+                report = reports.get(Path(a["file"]).stem)
+                href = f"{_relative_url(report, outdir)}#t={float(a['first']):g}" if report else None
+                appearances.append(_Appearance(Path(a.get("media") or a["file"]).name, a["speaker"],
+                                               float(a["first"]), float(a["seconds"]), a.get("similarity"), href))
+            people.append(_Person(ident.get("name") or ident["id"], int(ident["files"]), float(ident["seconds"]),
+                                  bool(ident.get("weak")), appearances))
+    except (KeyError, TypeError, ValueError):
+        return None  # a hand-edited or foreign file: no people view rather than a wrong one
+    return {"recurring": [p for p in people if p.files > 1], "single": [p for p in people if p.files <= 1],
+            "threshold": document.get("threshold"), "weak_seconds": document.get("weak_seconds"),
+            "created": str(document.get("created", ""))}
+
+
+def build_reports(outdir: str | Path, target: str = "en", reports: bool = True) -> list[Path]:
     """(Re)build `<stem>.html` for every transcript `<stem>.json` in `outdir`, then `index.html`.
 
     JSON files that are not transcripts (manifests, truth files, configs) are skipped; a
     transcript that cannot be read gets an index row saying so instead of a report, and a
     `ToolkitWarning` naming it. Returns
-    the reports written, in name order, followed by the index.
+    the reports written, in name order, followed by the index. `reports=False` rebuilds the
+    index alone, linking the reports that exist (after a batch that wrote them, or `toolkit link`).
     """
     outdir = Path(outdir)
     rows: list[_IndexRow] = []
@@ -323,7 +376,8 @@ def build_reports(outdir: str | Path, target: str = "en") -> list[Path]:
         try:
             transcript = Transcript.from_dict(data)
             row = _index_row(transcript, report, outdir, target)
-            written.append(writer.write(transcript, report))
+            if reports:
+                written.append(writer.write(transcript, report))
         except Exception as e:  # a mistyped field (a segment as a string, text as a number) fails this file only
             reason = f"unreadable transcript ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})"
             warnings.warn(f"{json_path}: {reason}; no report written for it", ToolkitWarning, stacklevel=2)
@@ -332,6 +386,7 @@ def build_reports(outdir: str | Path, target: str = "en") -> list[Path]:
             continue
         rows.append(row)
     index = outdir / INDEX_NAME
+    existing = {p.stem: p for p in written} if reports else {p.stem: p for p in outdir.glob("*.html")}
     with atomic_open(index) as f:
-        f.write(_render_index(rows, outdir.resolve().name or str(outdir)))
+        f.write(_render_index(rows, outdir.resolve().name or str(outdir), _people(outdir, existing)))
     return [*written, index]

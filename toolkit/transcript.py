@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 SCHEMA_VERSION = 1
 DEFAULT_SPEAKER = "SPEAKER_00"
 
@@ -86,12 +88,54 @@ class Segment:
 
 
 @dataclass
+class VoicePrint:
+    """What a speaker sounds like: the length-weighted centroid of its speech's window embeddings."""
+
+    embedding: np.ndarray  # (dim,) float32, unit norm
+    seconds: float  # speech the centroid rests on: a short one scatters more
+    encoder: str  # SpeakerEncoder.name; prints of different encoders cannot be compared
+
+    def to_dict(self) -> dict[str, Any]:
+        # 4 decimals move a cosine by < 1e-3 and keep a 256-dim print at ~2 KB of JSON
+        return {"encoder": self.encoder, "seconds": _round(self.seconds),
+                "embedding": [round(float(x), 4) for x in self.embedding]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VoicePrint:
+        embedding = np.asarray(d["embedding"], dtype=np.float32)
+        if embedding.ndim != 1 or not embedding.size:
+            raise ValueError("a voice embedding is a non-empty list of numbers")
+        return cls(embedding / max(float(np.linalg.norm(embedding)), 1e-12), float(d.get("seconds", 0.0)),
+                   str(d.get("encoder", "")))
+
+
+@dataclass(frozen=True)
+class VoiceMatch:
+    """A speaker recognised in a voice library: the name, and the evidence an analyst can check."""
+
+    name: str
+    score: float  # cosine of the speaker's print to the name's pooled print
+    threshold: float  # the score a match had to reach
+    weak: bool = False  # the speaker's print rests on little speech: check by ear
+
+
+@dataclass
 class Speaker:
     id: str
     total_speech: float = 0.0  # seconds
+    voice: VoicePrint | None = None
+    match: VoiceMatch | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "total_speech": _round(self.total_speech)}
+        d: dict[str, Any] = {"id": self.id, "total_speech": _round(self.total_speech)}
+        if self.match:
+            d.update(name=self.match.name, match_score=round(float(self.match.score), 3),
+                     match_threshold=round(float(self.match.threshold), 3))
+            if self.match.weak:
+                d["match_weak"] = True
+        if self.voice is not None:
+            d["voice"] = self.voice.to_dict()
+        return d
 
 
 @dataclass
@@ -154,14 +198,21 @@ class Transcript:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
     notes: list[str] = field(default_factory=list)  # one-line remarks a reader should see
     created: str = ""  # ISO 8601 time of the run
+    voices: dict[str, VoicePrint] = field(default_factory=dict)  # speaker id -> voice print
+    matches: dict[str, VoiceMatch] = field(default_factory=dict)  # speaker id -> name from a voice library
 
     @property
     def speakers(self) -> list[Speaker]:
-        """Speakers in order of first appearance, with their summed segment time."""
+        """Speakers in order of first appearance, with their summed segment time, voice and name."""
         totals: dict[str, float] = {}
         for seg in sorted(self.segments, key=lambda s: s.start):
             totals[seg.speaker] = totals.get(seg.speaker, 0.0) + seg.duration
-        return [Speaker(k, v) for k, v in totals.items()]
+        return [Speaker(k, v, self.voices.get(k), self.matches.get(k)) for k, v in totals.items()]
+
+    def speaker_label(self, speaker: str) -> str:
+        """How outputs name a speaker: the voice library's name when recognised, else its id."""
+        match = self.matches.get(speaker)
+        return match.name if match else speaker
 
     @property
     def detected_languages(self) -> dict[str, float]:
@@ -195,7 +246,7 @@ class Transcript:
             segments=[Segment.from_dict(s) for s in d.get("segments", [])],
             languages=list(d.get("languages", [])), models=dict(d.get("models", {})),
             timings=dict(d.get("timings", {})), notes=list(d.get("notes", [])),
-            created=d.get("created", ""),
+            created=d.get("created", ""), **_speaker_data(d.get("speakers")),
         )
 
     def to_json(self) -> str:
@@ -212,3 +263,27 @@ class Transcript:
         path = Path(path)
         return get_writer(fmt or path.suffix.lstrip("."), **writer_options).write(self, path)
 
+
+def is_transcript_dict(data: Any) -> bool:
+    """True for the transcript contract's shape; false for truth files, manifests, configs."""
+    return (isinstance(data, dict) and isinstance(data.get("segments"), list)
+            and isinstance(data.get("media"), dict))
+
+
+def _speaker_data(entries: Any) -> dict[str, dict[str, Any]]:
+    """Voices and names stored on `speakers[]`; an entry that does not parse is left out, not fatal."""
+    voices: dict[str, VoicePrint] = {}
+    matches: dict[str, VoiceMatch] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not entry.get("id"):
+            continue
+        try:
+            if isinstance(entry.get("voice"), dict):
+                voices[entry["id"]] = VoicePrint.from_dict(entry["voice"])
+            if entry.get("name"):
+                matches[entry["id"]] = VoiceMatch(str(entry["name"]), float(entry.get("match_score", 0.0)),
+                                                  float(entry.get("match_threshold", 0.0)),
+                                                  bool(entry.get("match_weak", False)))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return {"voices": voices, "matches": matches}

@@ -67,7 +67,7 @@ class JsonWriter(ResultWriter):
 
 
 def _show_speakers(transcript: Transcript) -> bool:
-    return len(transcript.speakers) > 1
+    return len(transcript.speakers) > 1 or bool(transcript.matches)  # a recognised voice is worth naming
 
 
 @dataclass
@@ -85,7 +85,7 @@ class SubtitleWriter(ResultWriter):
         for seg in transcript.segments:
             for start, end, text in self._segment_cues(seg):
                 if named:
-                    text = self.speaker_label(seg.speaker, text)
+                    text = self.speaker_label(transcript.speaker_label(seg.speaker), text)
                 yield (format_timestamp(start, self.decimal_marker, self.always_hours),
                        format_timestamp(end, self.decimal_marker, self.always_hours), text)
 
@@ -143,7 +143,7 @@ class TxtWriter(ResultWriter):
             if text:
                 stamp = f"[{format_timestamp(seg.start, always_hours=False)} - " \
                         f"{format_timestamp(seg.end, always_hours=False)}]"
-                file.write(f"{stamp} {seg.speaker} ({seg.language}): {text}\n")
+                file.write(f"{stamp} {transcript.speaker_label(seg.speaker)} ({seg.language}): {text}\n")
 
 
 class TsvWriter(ResultWriter):
@@ -157,7 +157,8 @@ class TsvWriter(ResultWriter):
             columns.append(f"translation_{self.target}")
         file.write("\t".join(columns) + "\n")
         for seg in transcript.segments:
-            row = [str(round(seg.start * 1000)), str(round(seg.end * 1000)), seg.speaker, seg.language,
+            row = [str(round(seg.start * 1000)), str(round(seg.end * 1000)), transcript.speaker_label(seg.speaker),
+                   seg.language,
                    _tsv_cell(seg.text)]
             if self.subtitles != "original":
                 row.append(_tsv_cell(seg.translation.get(self.target, "")))
@@ -182,6 +183,7 @@ class RttmWriter(ResultWriter):
             else:
                 turns.append([seg.start, seg.end, seg.speaker])
         for start, end, speaker in turns:
+            speaker = "_".join(transcript.speaker_label(speaker).split())  # RTTM fields are space-separated
             file.write(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n")
 
 
