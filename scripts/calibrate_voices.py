@@ -6,15 +6,18 @@ For every media file with a `<stem>.truth.json` and an entry in a `voices.json` 
 (VAD, `speaker_turns`, `voice_prints`; Whisper is not needed for voices), maps each hypothesis
 speaker to its truth label by overlap and the label to a voice with `voices.json`, then prints:
 
+- the same voice's cosines by recording condition (for scenes whose truth records it);
 - the pairwise precision/recall of `linking.cluster` over the threshold, over cross-file
-  (file, speaker) pairs: a pair is positive when both speakers are the same voice (a
-  pitch-shifted variant of a voice is a different person);
-- the same for naming: each voice enrolled from each file it is in, matched in every other file;
+  (file, speaker) pairs inside one dataset (a voices.json): a pair is positive when both speakers
+  are the same voice (a pitch-shifted variant of a voice is a different person); for the default
+  method (average linkage inside a floor 0.02 below), complete and plain average linkage;
+- naming: each voice enrolled from each file it is in, matched in every other file;
 - with --short, how far prints of 2-16 s of speech scatter (for `WEAK_SECONDS`).
 
-    python scripts/calibrate_voices.py [--extra DIR ...] [--cache prints.json] [--short]
+    python scripts/make_voice_scenes.py /tmp/voice-scenes --scenes 24 --seed 15   # optional, more data
+    python scripts/calibrate_voices.py [--extra /tmp/voice-scenes] [--short]
 
-Prints are cached in --cache (recomputed with --recompute), so the curves are cheap to redo.
+Prints are cached (--cache, recomputed with --recompute), so the curves are cheap to redo.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from itertools import combinations
@@ -100,21 +104,26 @@ def comparable(a: dict, b: dict) -> bool:
     return a["file"] != b["file"] and a["dataset"] == b["dataset"]
 
 
+def link_labels(records: list[dict], options: LinkOptions) -> np.ndarray:
+    """A person index per record, each dataset linked on its own."""
+    labels = np.zeros(len(records), dtype=int)
+    for dataset in sorted({r["dataset"] for r in records}):
+        rows_in = [i for i, r in enumerate(records) if r["dataset"] == dataset]
+        sub = [records[i] for i in rows_in]
+        files = sorted({r["file"] for r in sub})
+        found = cluster(np.array([r["embedding"] for r in sub], dtype=np.float32),
+                        np.array([files.index(r["file"]) for r in sub]), np.array([r["seconds"] for r in sub]), options)
+        labels[rows_in] = found + labels.max() + 1
+    return labels
+
+
 def pair_curve(records: list[dict], thresholds: list[float], options: LinkOptions, floor_gap: float) -> list[tuple]:
     """Each dataset linked on its own (as one OUTDIR would be); pairs counted over all of them."""
     truth_pairs = {(i, j) for i, j in combinations(range(len(records)), 2)
                    if comparable(records[i], records[j]) and records[i]["voice"] == records[j]["voice"]}
     rows = []
     for t in thresholds:
-        labels = np.zeros(len(records), dtype=int)
-        for dataset in sorted({r["dataset"] for r in records}):
-            rows_in = [i for i, r in enumerate(records) if r["dataset"] == dataset]
-            sub = [records[i] for i in rows_in]
-            files = sorted({r["file"] for r in sub})
-            found = cluster(np.array([r["embedding"] for r in sub], dtype=np.float32),
-                            np.array([files.index(r["file"]) for r in sub]), np.array([r["seconds"] for r in sub]),
-                            replace(options, threshold=t, floor=max(t - floor_gap, 1e-3)))
-            labels[rows_in] = found + labels.max() + 1
+        labels = link_labels(records, replace(options, threshold=t, floor=max(t - floor_gap, 1e-3)))
         hyp = {(i, j) for i, j in combinations(range(len(records)), 2)
                if comparable(records[i], records[j]) and labels[i] == labels[j]}
         tp = len(hyp & truth_pairs)
@@ -156,15 +165,18 @@ def print_conditions(records: list[dict], same: list[tuple], paths: dict[str, Pa
         c = json.loads(path.with_suffix(".truth.json").read_text(encoding="utf-8")).get("conditions")
         if c:
             conditions[stem] = "telephone+reverb" if c.get("telephone_reverb") else f"bed:{c.get('bed')}"
-    by_pair: dict[tuple, list[float]] = {}
+    labels = link_labels(records, LinkOptions())
+    by_pair: dict[tuple, list[tuple[float, bool]]] = {}
     for s, i, j in same:
         a, b = conditions.get(records[i]["file"]), conditions.get(records[j]["file"])
         if a and b:
-            by_pair.setdefault(tuple(sorted((a, b))), []).append(s)
+            by_pair.setdefault(tuple(sorted((a, b))), []).append((s, bool(labels[i] == labels[j])))
     if by_pair:
-        print("\nsame-voice cosine by the two files' conditions: pairs, lowest, median")
+        print("\nsame-voice cosine by the two files' conditions: pairs, lowest, median, highest, linked by default")
         for key, values in sorted(by_pair.items()):
-            print(f"  {' / '.join(key):36s} {len(values):4d}  {min(values):.3f}  {np.median(values):.3f}")
+            cosines = [c for c, _ in values]
+            print(f"  {' / '.join(key):36s} {len(values):4d}  {min(cosines):.3f}  {np.median(cosines):.3f}  "
+                  f"{max(cosines):.3f}  {sum(linked for _, linked in values):4d}")
 
 
 def scatter_of_short_prints(records: list[dict], paths: dict[str, Path]) -> None:
@@ -202,7 +214,7 @@ def scatter_of_short_prints(records: list[dict], paths: dict[str, Path]) -> None
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--extra", type=Path, action="append", default=[], help="more folders of scenes with truth")
-    ap.add_argument("--cache", type=Path, default=Path("voice_prints.calibration.json"))
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "toolkit-voice-calibration.json")
     ap.add_argument("--recompute", action="store_true")
     ap.add_argument("--short", action="store_true", help="also measure the scatter of short prints")
     args = ap.parse_args()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toolkit.linking import SPEAKERS_NAME, LinkOptions, cluster, link_collection, read_speakers_file
+from toolkit.linking import CACHE_NAME, SPEAKERS_NAME, LinkOptions, cluster, link_collection, read_speakers_file
 from toolkit.transcript import MediaInfo, Segment, Transcript, VoicePrint, Word
 from toolkit.voice_library import VoiceLibrary
 from toolkit.voices import WEAK_SECONDS, unit
@@ -193,6 +193,24 @@ def test_links_1000_transcripts_fast_and_right(thousand):
     assert precision >= 0.99 and strong_recall >= 0.95
     assert recall >= 0.8  # 3 s prints are weak: they must pass a higher bar, and some are left alone
     assert path == folder / SPEAKERS_NAME
+
+    started = time.perf_counter()  # again, as after the next batch: transcripts come from the cache
+    assert read_speakers_file(link_collection(folder))["identities"] == document["identities"]
+    print(f"relinked from the cache in {time.perf_counter() - started:.2f} s")
+
+
+def test_relinking_sees_changed_transcripts(tmp_path):
+    rng = np.random.default_rng(4)
+    rasim, elvin = people(2, rng)
+    transcript("a", {"SPEAKER_00": with_print(rasim)}).save(tmp_path / "a.json")
+    transcript("b", {"SPEAKER_00": with_print(rasim)}).save(tmp_path / "b.json")
+    assert [i["files"] for i in read_speakers_file(link_collection(tmp_path))["identities"]] == [2]
+    assert (tmp_path / CACHE_NAME).is_file()
+    transcript("b", {"SPEAKER_00": with_print(elvin), "SPEAKER_01": with_print(rasim)}).save(tmp_path / "b.json")
+    document = read_speakers_file(link_collection(tmp_path))
+    assert sorted((i["files"], len(i["appearances"])) for i in document["identities"]) == [(1, 1), (2, 2)]
+    (tmp_path / "a.json").unlink()
+    assert len(read_speakers_file(link_collection(tmp_path))["identities"]) == 2
 
 
 def test_linking_memory_is_bounded(thousand):

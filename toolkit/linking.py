@@ -30,6 +30,7 @@ from .utils import atomic_open
 from .voices import LINK_FLOOR, LINK_THRESHOLD, MATCH_THRESHOLD, WEAK_MARGIN, WEAK_SECONDS, match_speakers, pool, unit
 
 SPEAKERS_NAME = "speakers.json"
+CACHE_NAME = ".speakers.cache.json"  # what each transcript holds for linking (see read_appearances)
 SPEAKERS_VERSION = 1
 # Cannot-link distance: beyond any cosine distance (<= 2) even averaged over 3,000 x 3,000 pairs
 _APART = 1e9
@@ -68,15 +69,11 @@ class Appearance:
 class Identity:
     id: str
     appearances: list[Appearance]
-    similarities: list[float | None]  # per appearance: its lowest cosine to the others (None: alone)
+    similarities: list[tuple[float, float] | None]  # per appearance: (mean, lowest) cosine to the others
     weak: bool
     name: str | None = None
     name_score: float | None = None  # cosine to the library's print when the library named it
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return self.name or self.id
 
     @property
     def files(self) -> list[str]:
@@ -88,43 +85,75 @@ class Identity:
 
 
 def read_appearances(outdir: str | Path) -> tuple[list[Appearance], list[dict[str, str]]]:
-    """Every speaker with a voice print in OUTDIR's transcripts, and the files left out (and why)."""
+    """Every speaker with a voice print in OUTDIR's transcripts, and the files left out (and why).
+
+    What each transcript holds for linking is kept in OUTDIR/.speakers.cache.json, keyed by the
+    file's size and modification time: relinking after a batch parses only the new transcripts
+    (parsing is most of linking's time: ~60 MB/s, and an hour of transcript is ~1 MB of JSON).
+    """
+    outdir = Path(outdir)
+    cache = _read_cache(outdir / CACHE_NAME)
+    fresh: dict[str, dict[str, Any]] = {}
     out: list[Appearance] = []
     skipped: list[dict[str, str]] = []
-    for path in sorted(Path(outdir).glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            continue  # not a transcript (or not ours to judge)
-        if not is_transcript_dict(data):
+    for path in sorted(outdir.glob("*.json")):
+        if path.name in (SPEAKERS_NAME, CACHE_NAME):
             continue
-        found = _appearances(path.name, data)
-        if found is None:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        key = [stat.st_size, stat.st_mtime_ns]
+        entry = cache.get(path.name)
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            entry = {"key": key, "speakers": _speaker_entries(path)}
+        fresh[path.name] = entry
+        speakers = entry["speakers"]
+        if speakers == "unprinted":
             skipped.append({"file": path.name, "reason": "no voice prints (transcribed before voices were kept)"})
-        out.extend(found or [])
+        elif isinstance(speakers, list):
+            for sp in speakers:
+                try:
+                    out.append(Appearance(path.name, sp["media"], sp["id"], float(sp["voice"]["seconds"]),
+                                          float(sp["first"]), VoicePrint.from_dict(sp["voice"]), sp.get("name")))
+                except (KeyError, TypeError, ValueError):
+                    continue
+    if fresh != cache:
+        try:
+            with atomic_open(outdir / CACHE_NAME) as f:
+                json.dump(fresh, f)
+        except OSError:
+            pass  # a cache that cannot be written costs time next run, nothing else
     return out, skipped
 
 
-def _appearances(file: str, data: dict[str, Any]) -> list[Appearance] | None:
-    # Only `speakers[]` and segment starts are read: a transcript's words are most of its size.
+def _read_cache(path: Path) -> dict[str, Any]:
+    try:
+        cache = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def _speaker_entries(path: Path) -> list[dict[str, Any]] | str | None:
+    """A transcript's speakers with prints, "unprinted" for one without any, None for other JSON."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # not a transcript (or not ours to judge)
+    if not is_transcript_dict(data):
+        return None
     first: dict[str, float] = {}
-    for seg in data.get("segments") or []:
+    for seg in data["segments"]:
         if isinstance(seg, dict) and isinstance(seg.get("start"), (int, float)):
             speaker = seg.get("speaker") or "SPEAKER_00"
             first[speaker] = min(first.get(speaker, float("inf")), float(seg["start"]))
-    out: list[Appearance] = []
-    printed = False
-    for entry in data.get("speakers") or []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("voice"), dict):
-            continue
-        try:
-            voice = VoicePrint.from_dict(entry["voice"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        printed = True
-        out.append(Appearance(file, str((data.get("media") or {}).get("path", "")), str(entry.get("id")),
-                              voice.seconds, first.get(entry.get("id"), 0.0), voice, entry.get("name") or None))
-    return out if printed or not data.get("speakers") else None
+    media = str(data["media"].get("path", ""))
+    entries = [{"id": str(e["id"]), "media": media, "first": first.get(e["id"], 0.0), "name": e.get("name") or None,
+                "voice": e["voice"]}
+               for e in data.get("speakers") or [] if isinstance(e, dict) and isinstance(e.get("voice"), dict)
+               and e.get("id")]
+    return entries if entries or not data.get("speakers") else "unprinted"
 
 
 def cluster(embeddings: np.ndarray, groups: np.ndarray, seconds: np.ndarray,
@@ -192,8 +221,8 @@ def _conflicts(groups: list[set[int]]) -> list[tuple[int, int]]:
 
 def _in_rounds(units: np.ndarray, groups: np.ndarray, seconds: np.ndarray, options: LinkOptions) -> np.ndarray:
     """Beyond `max_prints`: rounds over the prints, longest first; each round's identities enter the
-    next as pooled prints. Memory stays O(max_prints^2); complete linkage is then exact within a
-    round and approximate across rounds (a new print meets an identity's centroid, not its members)."""
+    next as pooled prints. Memory stays O(max_prints^2); the floor then holds exactly within a round
+    and approximately across rounds (a new print meets an identity's centroid, not its members)."""
     order = np.argsort(-seconds, kind="stable")
     labels = np.full(len(units), -1)
     nodes: list[list[int]] = []  # members of each identity found so far
@@ -206,9 +235,8 @@ def _in_rounds(units: np.ndarray, groups: np.ndarray, seconds: np.ndarray, optio
         node_units = np.stack([_pooled(units, seconds, m) for m in nodes]) if nodes else units[:0]
         node_groups = [{int(groups[i]) for i in m} for m in nodes]
         node_seconds = np.array([seconds[m].sum() for m in nodes])
-        merged = _linkage(np.concatenate([node_units, units[batch]]),
-                                   node_groups + [{int(groups[i])} for i in batch],
-                                   np.concatenate([node_seconds, seconds[batch]]), options)
+        merged = _linkage(np.concatenate([node_units, units[batch]]), node_groups + [{int(groups[i])} for i in batch],
+                          np.concatenate([node_seconds, seconds[batch]]), options)
         regrouped: dict[int, list[int]] = {}
         for k, members in enumerate(nodes):
             regrouped.setdefault(int(merged[k]), []).extend(members)
@@ -231,12 +259,11 @@ def _pooled(units: np.ndarray, seconds: np.ndarray, members: list[int]) -> np.nd
 
 
 def link(appearances: list[Appearance], options: LinkOptions = LinkOptions(),
-         library: dict[str, VoicePrint] | None = None) -> list[Identity]:
-    """Identities over `appearances`, largest first (most files, then most speech).
+         known: dict[str, VoicePrint] | None = None) -> list[Identity]:
+    """Identities over `appearances` (prints of one encoder), largest first (most files, then most speech).
 
-    Prints of another encoder than the most common one cannot be compared and are left out
-    (the caller lists them). `library`: pooled prints by name; an identity whose pooled print
-    reaches the naming threshold takes that name, one identity per name.
+    `known`: a voice library's pooled prints by name; an identity whose pooled print reaches the
+    naming threshold takes that name, one identity per name.
     """
     if not appearances:
         return []
@@ -252,7 +279,7 @@ def link(appearances: list[Appearance], options: LinkOptions = LinkOptions(),
                                                       appearances[m[0]].file, appearances[m[0]].speaker))
     identities = [_identity(f"PERSON_{k:03d}", [appearances[i] for i in m], options)
                   for k, m in enumerate(groups, start=1)]
-    _name(identities, library)
+    _name(identities, known)
     return identities
 
 
@@ -260,17 +287,17 @@ def _identity(id_: str, members: list[Appearance], options: LinkOptions) -> Iden
     members = sorted(members, key=lambda a: (a.file, a.speaker))
     units = unit(np.stack([a.voice.embedding for a in members]))
     sims = units @ units.T
-    np.fill_diagonal(sims, np.inf)
-    lowest = [None if len(members) == 1 else round(float(row.min()), 3) for row in sims]
+    others = [np.delete(row, k) for k, row in enumerate(sims)]
+    similarities = [(round(float(o.mean()), 3), round(float(o.min()), 3)) if o.size else None for o in others]
     weak = any(a.seconds < options.weak_seconds for a in members)
-    return Identity(id_, members, lowest, weak)
+    return Identity(id_, members, similarities, weak)
 
 
-def _name(identities: list[Identity], library: dict[str, VoicePrint] | None) -> None:
+def _name(identities: list[Identity], known: dict[str, VoicePrint] | None) -> None:
     """The library's name where it recognises an identity; else the name transcription gave its speakers."""
-    if library:
+    if known:
         pooled = {i.id: pool([a.voice for a in i.appearances]) for i in identities}
-        for ident_id, match in match_speakers(pooled, library).items():
+        for ident_id, match in match_speakers(pooled, known).items():
             ident = next(i for i in identities if i.id == ident_id)
             ident.name, ident.name_score = match.name, match.score
     for ident in identities:
@@ -306,9 +333,12 @@ def link_collection(outdir: str | Path, library: str | Path | None = None,
         "version": SPEAKERS_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "encoder": encoder,
-        "method": "complete linkage on cosine similarity of voice prints; two speakers of one transcript are "
-                  "never one identity; a weak print (little speech) must reach threshold + weak_margin",
-        "threshold": options.threshold, "weak_seconds": options.weak_seconds, "weak_margin": options.weak_margin,
+        "method": "average linkage on the cosine similarity of voice prints (groups merge from a mean of "
+                  "`threshold`) inside complete linkage at `floor` (no two appearances of one person below it); "
+                  "two speakers of one transcript are never one person; a print on under `weak_seconds` of "
+                  "speech must reach `weak_margin` more",
+        "threshold": options.threshold, "floor": options.floor, "weak_seconds": options.weak_seconds,
+        "weak_margin": options.weak_margin,
         "library": str(library) if library else None,
         "naming_threshold": MATCH_THRESHOLD if library else None,
         "identities": [_identity_dict(i, options.weak_seconds) for i in identities],
@@ -329,7 +359,8 @@ def _identity_dict(ident: Identity, weak_seconds: float) -> dict[str, Any]:
     if ident.notes:
         d["notes"] = list(ident.notes)
     d["appearances"] = [{"file": a.file, "media": a.media, "speaker": a.speaker, "seconds": round(a.seconds, 3),
-                         "first": round(a.first, 3), "similarity": s, "weak": a.seconds < weak_seconds,
+                         "first": round(a.first, 3), "similarity": s[0] if s else None,
+                         "lowest": s[1] if s else None, "weak": a.seconds < weak_seconds,
                          **({"name": a.name} if a.name else {})}
                         for a, s in zip(ident.appearances, ident.similarities, strict=True)]
     return d

@@ -348,7 +348,8 @@ def _people(outdir: Path, reports: dict[str, Path]) -> dict[str, Any] | None:
     except (KeyError, TypeError, ValueError):
         return None  # a hand-edited or foreign file: no people view rather than a wrong one
     return {"recurring": [p for p in people if p.files > 1], "single": [p for p in people if p.files <= 1],
-            "threshold": document.get("threshold"), "weak_seconds": document.get("weak_seconds"),
+            "threshold": document.get("threshold"), "floor": document.get("floor", document.get("threshold")),
+            "weak_seconds": document.get("weak_seconds"),
             "created": str(document.get("created", ""))}
 
 

@@ -19,14 +19,14 @@ from .speaker_encoder import SAMPLE_RATE, SpeakerEncoder, load_speaker_encoder
 from .transcript import VoiceMatch, VoicePrint
 
 # Calibrated with scripts/calibrate_voices.py (README "People across videos"): GE2E prints of one
-# voice recorded alike sit at cosine 0.91-0.99; different real people at <= 0.87 (two women);
-# synthetic voices of one engine (espeak variants, pitch-shifted festival) reach 0.95, and one
-# voice through a telephone band with reverb falls to 0.45-0.84. Thresholds are set for precision.
+# voice recorded alike sit at cosine 0.91-0.99; different real people at <= 0.89 (two women, both
+# telephone-band prompts); synthetic voices of one engine (espeak variants, pitch-shifted festival)
+# reach 0.95; one voice through a telephone band with reverb falls to 0.45-0.84. Set for precision.
 MATCH_THRESHOLD = 0.90  # a speaker takes a library name from this cosine to the name's pooled print
 LINK_THRESHOLD = 0.90  # two groups of appearances become one person from this mean cosine ...
 LINK_FLOOR = 0.88  # ... when no two appearances of the person sit below this one
 # A print resting on less speech than this scatters more: its names and identities are marked
-# weak, and in linking it must reach WEAK_MARGIN more (a 2 s print of a voice sat as low as 0.54).
+# weak, and in linking it must reach WEAK_MARGIN more (a 2 s print of a voice sat as low as 0.41).
 WEAK_SECONDS = 8.0
 WEAK_MARGIN = 0.04
 DEFAULT_ENCODER = "ge2e"  # the pipeline's speaker encoder (diarization's too)
