@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from .report_people import people_view
 from .transcript import Segment, Transcript, VoiceMatch, is_transcript_dict
 from .utils import ToolkitWarning, atomic_open
 from .writers import ResultWriter, register_writer
@@ -290,7 +291,7 @@ def _index_row(transcript: Transcript, report: Path, index_dir: Path, target: st
     speech = sum(langs.values()) or 1.0
     status, problem = _status(transcript, target)
     end = max((s.end for s in transcript.segments), default=0.0)
-    return _IndexRow(name=report.stem, report=_relative_url(report, index_dir),
+    return _IndexRow(name=report.stem, report=quote(os.path.relpath(report, index_dir).replace(os.sep, "/")),
                      media=Path(transcript.media.path).name or report.stem,
                      duration=max(float(transcript.media.duration or 0.0), end),
                      speakers=[transcript.speaker_label(s.id) for s in transcript.speakers],
@@ -298,59 +299,10 @@ def _index_row(transcript: Transcript, report: Path, index_dir: Path, target: st
                      segments=len(transcript.segments), status=status, problem=problem)
 
 
-def _relative_url(path: Path, folder: Path) -> str:
-    return quote(os.path.relpath(path, folder).replace(os.sep, "/"))
-
-
 def _render_index(rows: list[_IndexRow], title: str, people: dict[str, Any] | None = None) -> str:
     return _environment().get_template("index.html.j2").render(
         rows=rows, title=title, total=sum(r.duration for r in rows), people=people,
         generated=datetime.now().astimezone().isoformat(timespec="seconds"))
-
-
-@dataclass
-class _Appearance:
-    media: str
-    speaker: str
-    first: float
-    seconds: float
-    similarity: float | None
-    href: str | None  # the report at the speaker's first segment
-
-
-@dataclass
-class _Person:
-    label: str  # the library's name, else PERSON_nnn
-    files: int
-    seconds: float
-    weak: bool
-    appearances: list[_Appearance]
-
-
-def _people(outdir: Path, reports: dict[str, Path]) -> dict[str, Any] | None:
-    """The index's people view from OUTDIR/speakers.json (`toolkit link`); None without one."""
-    from .linking import SPEAKERS_NAME, read_speakers_file
-
-    document = read_speakers_file(outdir / SPEAKERS_NAME)
-    if document is None:
-        return None
-    people = []
-    try:
-        for ident in document["identities"]:
-            appearances = []
-            for a in ident["appearances"]:
-                report = reports.get(Path(a["file"]).stem)
-                href = f"{_relative_url(report, outdir)}#t={float(a['first']):g}" if report else None
-                appearances.append(_Appearance(Path(a.get("media") or a["file"]).name, a["speaker"],
-                                               float(a["first"]), float(a["seconds"]), a.get("similarity"), href))
-            people.append(_Person(ident.get("name") or ident["id"], int(ident["files"]), float(ident["seconds"]),
-                                  bool(ident.get("weak")), appearances))
-    except (KeyError, TypeError, ValueError):
-        return None  # a hand-edited or foreign file: no people view rather than a wrong one
-    return {"recurring": [p for p in people if p.files > 1], "single": [p for p in people if p.files <= 1],
-            "threshold": document.get("threshold"), "floor": document.get("floor", document.get("threshold")),
-            "weak_seconds": document.get("weak_seconds"),
-            "created": str(document.get("created", ""))}
 
 
 def build_reports(outdir: str | Path, target: str = "en", reports: bool = True) -> list[Path]:
@@ -389,5 +341,5 @@ def build_reports(outdir: str | Path, target: str = "en", reports: bool = True) 
     index = outdir / INDEX_NAME
     existing = {p.stem: p for p in written} if reports else {p.stem: p for p in outdir.glob("*.html")}
     with atomic_open(index) as f:
-        f.write(_render_index(rows, outdir.resolve().name or str(outdir), _people(outdir, existing)))
+        f.write(_render_index(rows, outdir.resolve().name or str(outdir), people_view(outdir, existing)))
     return [*written, index]
