@@ -137,6 +137,16 @@ def test_transcribe_with_a_library_names_speakers_in_every_output(transcripts, t
     assert sorted(i["name"] or "" for i in people["identities"]) == ["", "Aydın", "Rəşid Məmmədov"]
 
 
+def test_voice_command_errors(tmp_path):
+    missing = tmp_path / "none.sqlite"
+    proc = run_cli("transcribe", SAMPLES / "azeri_music.mp4", "-o", tmp_path / "out", "--voices", missing)
+    assert proc.returncode == 2 and "no such voice library" in proc.stderr and not (tmp_path / "out").exists()
+    proc = run_cli("voices", "add", "Rasim", "clip.mp4", "--voices", missing)
+    assert proc.returncode == 2 and "clip.json#SPEAKER_01" in proc.stderr and not missing.exists()
+    proc = run_cli("voices", "add", "Rasim", f"{SAMPLES / 'azeri_music.mp4'}@30-20", "--voices", missing)
+    assert proc.returncode == 2 and "must end after it starts" in proc.stderr
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory) -> Path:
     """A batch of two copies of one sample: one voice in two videos."""
