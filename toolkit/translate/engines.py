@@ -58,9 +58,28 @@ def _marian_target_prefix(tokenizer: Any, target: str) -> str:
     return token + " " if token in tokenizer.get_vocab() else ""
 
 
-def _decode_cap(n_input_tokens: int) -> int:
-    """Most tokens one piece may generate; per input, so a piece's output never depends on its batch."""
-    return min(512, 2 * n_input_tokens + 16)
+def _decode_cap(n_input_tokens: int, model_max: int | None = None) -> int:
+    """Most tokens one piece may generate; per input, so a piece's output never depends on its batch.
+    `model_max`: the model's own `max_length` (its generation_config.json), which is never exceeded."""
+    cap = min(512, 2 * n_input_tokens + 16)
+    return min(cap, max(1, model_max - 2)) if model_max else cap
+
+
+def _model_max_length(path: str) -> int | None:
+    """The `max_length` a model folder or hub model's own generation_config.json sets, if it has one."""
+    import json
+
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    folder = Path(path).expanduser()
+    file = folder / "generation_config.json" if folder.is_dir() else try_to_load_from_cache(path,
+                                                                                           "generation_config.json")
+    try:
+        return int(json.loads(Path(file).read_text(encoding="utf-8"))["max_length"])
+    except (TypeError, OSError, ValueError, KeyError):
+        return None
 
 
 class Engine:
@@ -121,6 +140,7 @@ class _HFEngine(Engine):
         self.torch = torch
         self.num_beams = num_beams
         self.no_repeat_ngram_size = no_repeat_ngram_size
+        self.model_max = _model_max_length(str(Path(name).expanduser()) if local else name)
         self.max_tokens = _token_budget(self.tokenizer, getattr(self.model.config, "max_position_embeddings", None),
                                         max_tokens)
         half = ", float16" if self.model.dtype == torch.float16 else ""
@@ -137,7 +157,7 @@ class _HFEngine(Engine):
             texts = [prefix + t for t in texts]
         batch = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
                                max_length=self.max_tokens + 8).to(self.device)
-        caps = [_decode_cap(int(n)) for n in batch["attention_mask"].sum(dim=1)]
+        caps = [_decode_cap(int(n), self.model_max) for n in batch["attention_mask"].sum(dim=1)]
         with self.torch.inference_mode():
             # +2: max_length counts the decoder start token, and models with forced_eos_token_id put EOS
             # in the last slot, which would make a runaway look finished
@@ -182,6 +202,7 @@ class _CT2Engine(Engine):
         self.num_beams = num_beams
         self.no_repeat_ngram_size = no_repeat_ngram_size
         self.max_tokens = _token_budget(self.tokenizer, None, max_tokens)
+        self.model_max = _model_max_length(str(folder))
         self.description = f"{folder.name} (ct2 {runtime.describe()})"
 
     def generate(self, texts: list[str], source: str, target: str) -> list[tuple[str, float | None, bool]]:
@@ -193,7 +214,7 @@ class _CT2Engine(Engine):
             texts = [prefix + t for t in texts]
         sources = [self.tokenizer.convert_ids_to_tokens(self.tokenizer(t)["input_ids"]) for t in texts]
         prefixes = [[tgt_tok] for _ in texts] if tgt_tok is not None else None
-        caps = [_decode_cap(len(s)) for s in sources]
+        caps = [_decode_cap(len(s), self.model_max) for s in sources]
         results = self.translator.translate_batch(
             sources, target_prefix=prefixes, beam_size=self.num_beams, return_scores=True,
             no_repeat_ngram_size=self.no_repeat_ngram_size, return_end_token=True,
