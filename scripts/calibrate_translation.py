@@ -166,7 +166,8 @@ def labelled(transcripts: Path, name: str) -> None:
     """How many labelled wrong / correct translations (tests/data/translation_labels.json) the
     transcripts in `transcripts` show above the reliable line, or flag."""
     labels = json.loads((ROOT / "tests" / "data" / "translation_labels.json").read_text(encoding="utf-8"))["items"]
-    counts = {("wrong", True): 0, ("wrong", False): 0, ("correct", True): 0, ("correct", False): 0}
+    counts = {(label, language, flagged): 0 for label in ("wrong", "correct") for language in ("ru", "az")
+              for flagged in (True, False)}
     scores: dict[str, list[float]] = {"wrong": [], "correct": []}  # Russian only: every az one is wrong
     for item in labels:
         path = transcripts / f"{item['file']}.json"
@@ -177,13 +178,16 @@ def labelled(transcripts: Path, name: str) -> None:
         if seg is None:
             continue
         flagged = bool(seg.get("flags")) or seg.get("translation_confidence", {}).get("en", 1.0) < 0.5
-        counts[(item["label"], flagged)] += 1
+        counts[(item["label"], item["language"], flagged)] += 1
         if item["language"] == "ru":
             scores[item["label"]].append(seg.get("translation_confidence", {}).get("en", 0.0))
     pairs = [(c > w) + 0.5 * (c == w) for c in scores["correct"] for w in scores["wrong"]]
-    print(f"{name}: wrong translations above the reliable line {counts[('wrong', False)]} of "
-          f"{counts[('wrong', False)] + counts[('wrong', True)]}; correct ones flagged {counts[('correct', True)]} of "
-          f"{counts[('correct', True)] + counts[('correct', False)]}; Russian: P(confidence of a correct > of a wrong) "
+    for language in ("ru", "az"):
+        wrong = counts[("wrong", language, False)] + counts[("wrong", language, True)]
+        correct = counts[("correct", language, False)] + counts[("correct", language, True)]
+        print(f"{name}, {language}: wrong translations above the reliable line {counts[('wrong', language, False)]} "
+              f"of {wrong}; correct ones flagged {counts[('correct', language, True)]} of {correct}")
+    print(f"{name}: Russian: P(confidence of a correct > of a wrong) "
           f"{sum(pairs) / max(1, len(pairs)):.2f}")
 
 

@@ -1,9 +1,9 @@
 """Consistency checks between a segment's source text and its English translation.
 
 Each check is a named flag with its evidence, for a reader to verify: negation on one side
-only, numbers and dates that do not survive, key terms and names that vanish or appear, a
-length far from the source's, and source words that are no words of the language (the
-recogniser misheard, so the translation of that passage is a guess). Measured on the samples
+only, numbers and dates that do not survive, key terms and names that vanish or appear, and
+source words that are no words of the language (the recogniser misheard, so the translation of
+that passage is a guess). Measured on the samples
 and dev scenes (README, "Translation"); a check fires on text, never on a model's score.
 """
 
@@ -33,10 +33,10 @@ from .lexicon import (
     Term,
 )
 
-CHECKS = ("negation", "numbers", "terms", "names", "length", "unclear_source")
-MIN_LENGTH_RATIO = 0.45  # English chars / source chars; ru/az -> en is 0.8-1.3 on the samples' truth
-MAX_LENGTH_RATIO = 2.2
-MIN_LENGTH_CHARS = 25  # shorter texts vary too much to judge by length
+# A length check (English 0.45-2.2 times the source's characters) was measured too and dropped: it
+# flagged none of the 46 wrong translations of the samples (Whisper's inventions are as long as
+# their source), so it could only ever add false alarms.
+CHECKS = ("negation", "numbers", "terms", "names", "unclear_source")
 FUZZY_TERM = 85  # rapidfuzz partial_ratio at which a misheard source word still counts as the term
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
@@ -53,7 +53,6 @@ def consistency_checks(source: str, language: str, translation: str, *, glossary
         "numbers": numbers(source, language, translation),
         "terms": terms(source, translation, (*KEY_TERMS, *glossary)),
         "names": names(source, language, translation),
-        "length": length(source, translation),
         "unclear_source": unclear_source(source, language, (*KEY_TERMS, *glossary)),
     }
     return {name: evidence for name, evidence in found.items() if evidence}
@@ -295,18 +294,7 @@ def names(source: str, language: str, translation: str) -> str | None:
     return "; ".join(parts) or None
 
 
-# --- length, unclear source -------------------------------------------------------------------
-
-
-def length(source: str, translation: str) -> str | None:
-    """An English text far shorter or longer than its source: a dropped clause or an invention."""
-    src, out = len(source.strip()), len(translation.strip())
-    if max(src, out) < MIN_LENGTH_CHARS:
-        return None
-    ratio = out / max(1, src)
-    if ratio < MIN_LENGTH_RATIO or ratio > MAX_LENGTH_RATIO:
-        return f"the English is {ratio:.2f} times as long as the source ({out} / {src} characters)"
-    return None
+# --- unclear source -------------------------------------------------------------------
 
 
 def unclear_source(source: str, language: str, key_terms: Iterable[Term] = ()) -> str | None:
