@@ -219,9 +219,9 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     if translator:
         transcript.models["translation"] = translator.name
         if options.translator == "auto" and "whisper" in translator.name:
-            notes.append("translation: a draft by Whisper's small translate task (no NLLB or opus-mt model on this "
-                         "machine): it can read fluently and be wrong; every line marked [?] says why, and a line "
-                         "without a mark is still a draft (README, Translation, for a real MT model)")
+            notes.append("translation: a draft by Whisper's translate task (no NLLB or opus-mt model on this machine): "
+                         "it can read fluently and be wrong; a line marked [?] says why, a line without a mark is "
+                         "still a draft (README, Translation: how to get a real MT model)")
     return transcript
 
 
