@@ -19,7 +19,7 @@ from . import models
 from .asr import DecodeOptions, RegionRecognizer, Window
 from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId, decide_and_decode
 from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript
-from .translate import RoutedTranslator, TranslationOptions, TranslationRequest, failed_result, load_translator
+from .translate import REASONS, RoutedTranslator, TranslationOptions, TranslationRequest, failed_result, load_translator
 from .utils import chunks
 from .vad import VadSettings, speech_regions
 
@@ -244,22 +244,9 @@ def _apply_translations(translator: RoutedTranslator, segments: list[Segment], t
             if note not in notes:
                 notes.append(note)
         elif not result.reliable:
-            _flag(seg, "translation_unreliable", UNRELIABLE_BECAUSE.get(result.reason or "", result.reason or ""))
+            _flag(seg, "translation_unreliable", REASONS.get(result.reason or "", result.reason or ""))
             for check, evidence in result.checks.items():
                 _flag(seg, f"translation_{check}", evidence)
-
-
-# What a reader is told for each reason a translation is not to be trusted (evidence of `translation_unreliable`).
-UNRELIABLE_BECAUSE = {
-    "checks": "the English disagrees with the source (see the other translation_ flags)",
-    "low_confidence": "low calibrated confidence",
-    "weak_source_language": "this model does not translate this language reliably: a fluent sentence may be invented",
-    "hallucination_phrase": "the model added boilerplate (a video outro or subtitle credit), removed",
-    "repetition": "the model looped; nothing kept",
-    "empty": "the model gave no translation",
-    "no_end": "the model ran to its length limit",
-    "no_audio": "no audio to translate from",
-}
 
 
 def _flag(seg: Segment, flag: str, evidence: str) -> None:

@@ -20,6 +20,7 @@ UNRELIABLE_MARK = "[?]"  # before a translation not to be trusted, in every text
 FAILED_TRANSLATION = "[translation failed]"
 NO_TRANSLATION = "[no translation]"  # the model gave nothing (dropped as a loop, or empty)
 NOT_TRANSLATED = "[not translated]"  # translation was not asked for
+UNRELIABLE_CONFIDENCE = 0.5  # translate.UNRELIABLE: a translation_confidence below it is not to be trusted
 
 
 def translation_flags(seg: Segment) -> list[str]:
@@ -37,7 +38,7 @@ def shown_translation(seg: Segment, target: str) -> str:
         return FAILED_TRANSLATION
     text = seg.translation[target].strip()
     confidence = seg.translation_confidence.get(target)
-    flagged = bool(translation_flags(seg)) or (confidence is not None and confidence < 0.5)
+    flagged = bool(translation_flags(seg)) or (confidence is not None and confidence < UNRELIABLE_CONFIDENCE)
     body = text or NO_TRANSLATION
     return f"{UNRELIABLE_MARK} {body}" if flagged or not text else body
 

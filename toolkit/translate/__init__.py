@@ -17,13 +17,14 @@ from .checks import CHECKS, consistency_checks
 from .confidence import judged
 from .guard import guard, hallucination_phrase, repetition, strip_boilerplate
 from .lexicon import KEY_TERMS, Term, load_glossary
-from .result import UNRELIABLE, TranslationRequest, TranslationResult, Translator, failed_result
+from .result import REASONS, UNRELIABLE, TranslationRequest, TranslationResult, Translator, failed_result
 from .routing import RoutedTranslator, TranslationOptions, load_translator, parse_spec
 from .sentences import split_sentences, split_text
 from .text import Seq2SeqTranslator, translate_pieces
 
 __all__ = [
-    "CHECKS", "KEY_TERMS", "UNRELIABLE", "RoutedTranslator", "Seq2SeqTranslator", "Term", "TranslationOptions",
+    "CHECKS", "KEY_TERMS", "REASONS", "UNRELIABLE", "RoutedTranslator", "Seq2SeqTranslator", "Term",
+    "TranslationOptions",
     "TranslationRequest", "TranslationResult", "Translator", "consistency_checks", "failed_result", "guard",
     "hallucination_phrase", "judged", "load_glossary", "load_translator", "parse_spec", "repetition",
     "split_sentences", "split_text", "strip_boilerplate", "translate_pieces",

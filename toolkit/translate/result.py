@@ -12,6 +12,17 @@ if TYPE_CHECKING:
     from ..asr import Window
 
 UNRELIABLE = 0.5  # confidence below this is flagged `translation_unreliable`
+# What a reader is told for each `TranslationResult.reason` (the evidence of `translation_unreliable`).
+REASONS = {
+    "checks": "the English disagrees with the source (see the other translation_ flags)",
+    "low_confidence": "low calibrated confidence",
+    "weak_source_language": "this model does not translate this language reliably: a fluent sentence may be invented",
+    "hallucination_phrase": "the model added boilerplate (a video outro or subtitle credit), removed",
+    "repetition": "the model looped; nothing kept",
+    "empty": "the model gave no translation",
+    "no_end": "the model ran to its length limit",
+    "no_audio": "no audio to translate from",
+}
 
 
 @dataclass
