@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 UNRELIABLE = 0.5  # confidence below this is flagged `translation_unreliable`
 # What a reader is told for each `TranslationResult.reason` (the evidence of `translation_unreliable`).
 REASONS = {
-    "checks": "the English disagrees with the source (see the other translation_ flags)",
+    "checks": "the English disagrees with the source: see the other flags",
     "low_confidence": "low calibrated confidence",
     "weak_source_language": "this model does not translate this language reliably: a fluent sentence may be invented",
     "hallucination_phrase": "the model added boilerplate (a video outro or subtitle credit), removed",
