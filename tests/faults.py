@@ -25,7 +25,7 @@ from toolkit.utils import temp_file_owner
 from .conftest import SAMPLES
 
 FAST = ["--no-diarize", "--translate-to", "none", "--no-progress"]
-FORMATS = ("json", "srt", "tsv", "txt", "vtt")
+FORMATS = ("html", "json", "srt", "tsv", "txt", "vtt")  # the default formats, sorted
 ENV = {**os.environ, "TOOLKIT_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
 SOURCE = SAMPLES / "russian_two_speakers.mp4"  # speaker A 1.0-6.8 s, speaker B from 7.9 s
 

@@ -24,7 +24,7 @@ from toolkit.pipeline import PipelineOptions
 from .conftest import SAMPLES
 
 FAST = ["--no-diarize", "--translate-to", "none", "--no-progress"]
-FORMATS = ("json", "srt", "tsv", "txt", "vtt")
+FORMATS = ("html", "json", "srt", "tsv", "txt", "vtt")  # the default formats, sorted
 ENV = {**os.environ, "TOOLKIT_OFFLINE": "1"}
 
 

@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -23,7 +24,7 @@ def test_batch_with_bad_inputs(bad_inputs, tmp_path):
     assert "1 done, 3 failed" in proc.stderr
     transcripts = sorted(p.name for p in out.iterdir()
                          if p.name not in ("manifest.jsonl", "speakers.json", ".speakers.cache.json"))
-    assert transcripts == [f"azeri_music.{x}" for x in ("json", "srt", "tsv", "txt", "vtt")]
+    assert transcripts == [f"azeri_music.{x}" for x in ("html", "json", "srt", "tsv", "txt", "vtt")]
     data = json.loads((out / "azeri_music.json").read_text(encoding="utf-8"))
     assert data["segments"] and all(s["language"] == "az" for s in data["segments"])
 
@@ -43,6 +44,42 @@ def test_usage_errors_stop_before_any_file(args, message, tmp_path):
                           env={**os.environ, "TOOLKIT_OFFLINE": "1"})
     assert proc.returncode == 2 and message in proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_unavailable_translator_fails_at_once_with_one_line(tmp_path):
+    """`--translator nllb` without the model: refused before any file, without touching the hub (1.0-1.4 s
+    measured for the whole command; the bound here leaves room for a loaded machine)."""
+    env = {**os.environ, "TOOLKIT_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    started = time.monotonic()
+    cmd = [sys.executable, "-m", "toolkit", "transcribe", str(SAMPLES / "azeri_music.mp4"), "-o", str(tmp_path / "out"),
+           "--translator", "nllb"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 2 and elapsed < 10, (proc.returncode, elapsed)
+    assert proc.stderr.splitlines() == [
+        "toolkit: translation model facebook/nllb-200-distilled-600M is not in the Hugging Face cache and downloads "
+        "are off (TOOLKIT_OFFLINE/HF_HUB_OFFLINE): download it where you are online (huggingface-cli download "
+        "facebook/nllb-200-distilled-600M) and copy the Hugging Face cache here, or use --translator whisper"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_translator_failing_mid_run_fails_the_file_and_keeps_its_outputs(tmp_path):
+    """A translator that passes the preflight (a folder is there) and fails to load: the transcript is
+    written, its segments say `[translation failed]`, the file counts as failed (exit 1) and is redone."""
+    broken = tmp_path / "not-a-model"
+    broken.mkdir()
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "toolkit", "transcribe", str(SAMPLES / "azeri_music.mp4"), "-o", str(out),
+           "--translator", str(broken), "--formats", "json,txt", "--no-progress", "--no-diarize"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOOLKIT_OFFLINE": "1"})
+    assert proc.returncode == 1, proc.stderr
+    assert "0 done, 1 failed" in proc.stderr
+    [error] = [line for line in proc.stderr.splitlines() if line.startswith("toolkit: error:")]
+    assert "azeri_music.mp4: translation failed for" in error and "ModelNotAvailableError" in error
+    txt = (out / "azeri_music.txt").read_text(encoding="utf-8")
+    assert txt.count("en: [translation failed]") == len(json.loads((out / "azeri_music.json").read_text())["segments"])
+    [record] = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert record["status"] == "failed" and sorted(record["outputs"]) == ["azeri_music.json", "azeri_music.txt"]
 
 
 def test_report_command_errors(tmp_path):

@@ -20,10 +20,11 @@ import pytest
 
 from toolkit.models import ModelNotAvailableError, Runtime
 from toolkit.translate import (
+    TranslationOptions,
     TranslationRequest,
-    assess_translation,
-    guarded_result,
+    guard,
     hallucination_phrase,
+    judged,
     load_translator,
     parse_spec,
     split_text,
@@ -33,6 +34,7 @@ from toolkit.translate import (
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 FLOAT32 = Runtime("cpu", "float32")  # float32 so the transformers and CTranslate2 runs can be compared
+MT_OPTIONS = TranslationOptions(batch_size=4, beam_size=1, no_repeat_ngram_size=1)
 
 RU = "мы считали этот народ хотели забрать их имущество начали воевать против местных жителей потому что " \
      "также руководитель приказал нам оружие добавить".split()
@@ -43,6 +45,15 @@ EN = "we considered this nation wanted to take their property started fight agai
 
 # Marian's tokenizer asks for sacremoses, which only normalises punctuation for real models
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
+
+# A random model ends only when end-of-sentence happens to win, so it decoded every piece to its
+# length cap (2 x input + 16 tokens). The tiny models now carry a max_length of 16 in their
+# generation_config.json, which the engines honour as they do a real model's, and a bias towards
+# end-of-sentence under which about half of the requests end by themselves; measured on the 24
+# requests below: every output still different, CTranslate2 still equal to transformers (a larger
+# bias ends most outputs after one token and the two engines part ways).
+EOS_BIAS = 4.0
+MAX_LENGTH = 16
 
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                  reason="torch is not installed: the tiny MarianMT test model cannot be built")
@@ -57,8 +68,12 @@ def _sentences(n: int, seed: int) -> list[str]:
     return out
 
 
-def build_tiny_marian(folder: Path, seed: int, vocab_size: int) -> Path:
-    """A random-weight MarianMT folder laid out like Helsinki-NLP/opus-mt-*: spm files, vocab.json, weights."""
+def build_tiny_marian(folder: Path, seed: int, vocab_size: int, eos_bias: float = EOS_BIAS) -> Path:
+    """A random-weight MarianMT folder laid out like Helsinki-NLP/opus-mt-*: spm files, vocab.json, weights.
+
+    The output layer's bias favours end-of-sentence by `eos_bias`, so the random model stops after
+    a few tokens as a trained one does, instead of decoding every piece to its length cap.
+    """
     import sentencepiece as spm
     import torch
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
@@ -86,7 +101,11 @@ def build_tiny_marian(folder: Path, seed: int, vocab_size: int) -> Path:
                           decoder_ffn_dim=32, max_position_embeddings=128, init_std=1.0, pad_token_id=pad,
                           eos_token_id=0, decoder_start_token_id=pad, forced_eos_token_id=0)
     torch.manual_seed(seed)
-    MarianMTModel(config).save_pretrained(folder)
+    model = MarianMTModel(config)
+    with torch.no_grad():
+        model.final_logits_bias[0, config.eos_token_id] += eos_bias
+    model.generation_config.max_length = MAX_LENGTH
+    model.save_pretrained(folder)
     return folder
 
 
@@ -134,14 +153,15 @@ def _log_calls(translator, source: str) -> list[list[str]]:
 ])
 def test_guard_drops_known_hallucinations(text: str) -> None:
     assert hallucination_phrase(text)
-    confidence, reason = assess_translation("Biz bu xalqı müşrik hesab edirdik.", text, avg_logprob=-0.3)
-    assert reason == "hallucination_phrase" and confidence < 0.5
-    result = guarded_result("Biz bu xalqı müşrik hesab edirdik.", text, backend="x", avg_logprob=-0.3)
-    assert result.text == "" and not result.reliable
+    assert guard("Biz bu xalqı müşrik hesab edirdik.", text) == ("", "hallucination_phrase")
+    result = judged(TranslationRequest("Biz bu xalqı müşrik hesab edirdik.", "az"), text, backend="x",
+                    decoder_logprob=-0.3)
+    assert result.text == "" and not result.reliable and result.confidence < 0.5
 
 
 def test_guard_keeps_real_text_next_to_an_outro() -> None:
-    r = guarded_result("Мы начали воевать.", "We started to fight. Thanks for watching!", backend="x", avg_logprob=-0.2)
+    r = judged(TranslationRequest("Мы начали воевать.", "ru"), "We started to fight. Thanks for watching!",
+               backend="x", decoder_logprob=-0.2)
     assert not r.reliable and r.reason == "hallucination_phrase" and r.text == "We started to fight."
 
 
@@ -153,27 +173,38 @@ def test_guard_keeps_real_text_next_to_an_outro() -> None:
     "and then the " * 12,
 ])
 def test_guard_flags_loops(text: str) -> None:
-    confidence, reason = assess_translation("Биз бу халгы.", text, avg_logprob=-0.2)
-    assert reason == "repetition" and confidence < 0.5
+    assert guard("Биз бу халгы.", text) == ("", "repetition")
+    r = judged(TranslationRequest("Биз бу халгы.", "az"), text, backend="x", decoder_logprob=-0.2)
+    assert r.reason == "repetition" and r.text == "" and r.confidence < 0.5
 
 
-def test_guard_keeps_a_normal_translation() -> None:
-    confidence, reason = assess_translation(
-        "Мы считали этот народ многобожниками и хотели убить их и забрать их имущество.",
-        "We considered this people polytheists and wanted to kill them and take their property.",
-        avg_logprob=-0.35)
-    assert reason is None and confidence >= 0.5
+def test_a_good_translation_is_reliable_and_a_worse_score_ranks_lower() -> None:
+    request = TranslationRequest("Мы считали этот народ многобожниками и хотели убить их и забрать их имущество.", "ru",
+                                 avg_logprob=-0.3)
+    good = judged(request, "We considered this people polytheists and wanted to kill them and take their property.",
+                  backend="x", decoder_logprob=-0.25)
+    assert good.reliable and good.reason is None and good.checks == {} and good.confidence >= 0.5
+    doubtful = judged(request, good.text, backend="x", decoder_logprob=-1.2)
+    assert doubtful.confidence < good.confidence and not doubtful.reliable and doubtful.reason == "low_confidence"
     # numbers are not loops, and no score at all is not a failure
-    assert assess_translation("Это стоило 1000000 рублей.", "It cost 1000000 rubles.")[1] is None
+    assert judged(TranslationRequest("Это стоило 1000000 рублей.", "ru"), "It cost 1000000 rubles.",
+                  backend="x").reliable
 
 
-def test_guard_length_logprob_and_empty() -> None:
-    long_invention = "We went to the market and bought apples, pears, and a very large watermelon for the family."
-    assert assess_translation("Да.", long_invention, avg_logprob=-0.2)[1] == "length_ratio"
-    assert assess_translation("Мы начали воевать против них.", "We started to fight them.",
-                              avg_logprob=-1.6)[1] == "low_logprob"
-    assert assess_translation("Мы начали воевать.", "", avg_logprob=-0.2) == (0.0, "empty")
-    assert assess_translation("", "") == (1.0, None)
+def test_checks_cap_the_confidence_and_say_why() -> None:
+    request = TranslationRequest("Они не объявляли людей отступниками.", "ru", avg_logprob=-0.2)
+    r = judged(request, "They declared people as criminals.", backend="x", decoder_logprob=-0.1)
+    assert not r.reliable and r.reason == "checks" and r.confidence < 0.5
+    assert set(r.checks) == {"negation", "terms"} and "не" in r.checks["negation"]
+    assert "'отступниками'" in r.checks["terms"]
+
+
+def test_empty_and_whisper_weak_languages() -> None:
+    assert judged(TranslationRequest("Мы начали воевать.", "ru"), "", backend="x").reason == "empty"
+    assert judged(TranslationRequest("", "ru"), "", backend="x").reliable
+    weak = judged(TranslationRequest("Biz Rəqqədə yaşadıq.", "az"), "We lived in Raqqa.", backend="x",
+                  decoder_logprob=-0.1, reason="weak_source_language")
+    assert not weak.reliable and weak.reason == "weak_source_language" and weak.confidence < 0.5
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,10 +277,10 @@ def test_missing_models_and_targets_fail_clearly(tmp_path: Path, monkeypatch: py
     # a route that cannot run fails its own requests, each saying why, instead of the whole call
     tr = load_translator("Helsinki-NLP/opus-mt-xx-yy")
     [missing] = tr.translate([TranslationRequest("Привет.", "ru")])
-    assert not missing.reliable and missing.text == ""
-    assert missing.reason.startswith("failed: ModelNotAvailableError")
+    assert not missing.reliable and missing.text == "" and missing.failed
+    assert missing.error.startswith("ModelNotAvailableError")
     out = load_translator("ru=whisper").translate([TranslationRequest("Hallo.", "de"), TranslationRequest("", "ru")])
-    assert out[0].reason.startswith("failed: ValueError: no translation route for source language 'de'")
+    assert out[0].error.startswith("ValueError: no translation route for source language 'de'")
     assert out[1].reliable and out[1].text == ""
 
 
@@ -271,7 +302,7 @@ def test_auto_without_a_cached_mt_model_is_whisper(tmp_path: Path, monkeypatch: 
 
 @needs_torch
 def test_tiny_model_every_request_gets_its_own_output(tiny: dict[str, Path]) -> None:
-    tr = load_translator(str(tiny["a"]), runtime=FLOAT32, batch_size=4, num_beams=1, no_repeat_ngram_size=1)
+    tr = load_translator(str(tiny["a"]), runtime=FLOAT32, options=MT_OPTIONS)
     calls = _log_calls(tr, "ru")
     reqs = _requests()
     out = tr.translate(reqs)
@@ -291,8 +322,7 @@ def test_tiny_model_every_request_gets_its_own_output(tiny: dict[str, Path]) -> 
 
 @needs_torch
 def test_tiny_model_routing(tiny: dict[str, Path]) -> None:
-    tr = load_translator(f"ru={tiny['a']},az={tiny['b']},*={tiny['a']}", runtime=FLOAT32, batch_size=4,
-                         num_beams=1, no_repeat_ngram_size=1)
+    tr = load_translator(f"ru={tiny['a']},az={tiny['b']},*={tiny['a']}", runtime=FLOAT32, options=MT_OPTIONS)
     calls_a, calls_b = _log_calls(tr, "ru"), _log_calls(tr, "az")
     reqs = _requests() + [TranslationRequest("Hello there.", "en"), TranslationRequest("Wir wollten.", "de")]
     out = tr.translate(reqs)
@@ -308,7 +338,8 @@ def test_tiny_model_routing(tiny: dict[str, Path]) -> None:
 
 @needs_torch
 def test_tiny_model_splits_a_long_segment(tiny: dict[str, Path]) -> None:
-    tr = load_translator(str(tiny["a"]), runtime=FLOAT32, num_beams=1, no_repeat_ngram_size=1, max_tokens=24)
+    tr = load_translator(str(tiny["a"]), runtime=FLOAT32,
+                         options=TranslationOptions(beam_size=1, no_repeat_ngram_size=1, max_tokens=24))
     calls = _log_calls(tr, "ru")
     sentences = _sentences(8, seed=11)
     long = TranslationRequest(" ".join(sentences), "ru")
@@ -329,9 +360,10 @@ def test_tiny_model_through_ctranslate2(tiny: dict[str, Path], tmp_path: Path) -
 
     ct2_dir = tmp_path / "a_ct2"
     ctranslate2.converters.TransformersConverter(
-        str(tiny["a"]), copy_files=["source.spm", "target.spm", "vocab.json", "tokenizer_config.json"],
+        str(tiny["a"]),
+        copy_files=["source.spm", "target.spm", "vocab.json", "tokenizer_config.json", "generation_config.json"],
     ).convert(str(ct2_dir), force=True)
-    options = {"runtime": FLOAT32, "batch_size": 4, "num_beams": 1, "no_repeat_ngram_size": 1}
+    options = {"runtime": FLOAT32, "options": MT_OPTIONS}
     ct2 = load_translator(f"ct2:{ct2_dir}", **options)
     hf = load_translator(str(tiny["a"]), **options)
     calls = _log_calls(ct2, "ru")
@@ -393,7 +425,11 @@ def test_whisper_translates_russian_turns(whisper_translator) -> None:
     assert time.monotonic() - start < 60
     scores = [chrf(r.text, t["translation_en"]) for r, t in zip(out, turns, strict=True)]
     assert sum(scores) / len(scores) >= 55, scores
-    assert all(r.reliable for r in out), out
+    # Whisper base renders "многобожниками" (polytheists) as "gods", "monotheism", ...: never unflagged
+    for r, t in zip(out, turns, strict=True):
+        assert r.reliable == (r.reason is None) and (r.reason == "checks") == bool(r.checks)
+        if "многобожник" in t["text"] and "polythe" not in r.text.lower():
+            assert not r.reliable and "многобожник" in r.checks["terms"], r
 
 
 def test_whisper_azerbaijani_outros_are_never_reliable(whisper_translator) -> None:

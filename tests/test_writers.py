@@ -6,7 +6,7 @@ import pysubs2
 import pytest
 
 from toolkit.transcript import MediaInfo, Segment, Transcript, Word
-from toolkit.writers import available_formats, get_writer, parse_formats, write_outputs
+from toolkit.writers import DEFAULT_FORMATS, available_formats, get_writer, parse_formats, write_outputs
 
 
 @pytest.fixture()
@@ -55,12 +55,76 @@ def test_vtt_uses_voice_spans(transcript, tmp_path):
 
 
 def test_txt_and_tsv(transcript, tmp_path):
+    """By default TXT and TSV carry the English beside the original; `original` leaves it out."""
     txt = get_writer("txt").write(transcript, tmp_path / "t.txt").read_text(encoding="utf-8").splitlines()
-    assert txt[0] == "[00:00.500 - 00:03.250] SPEAKER_00 (ru): Мы считали этот народ"
-    rows = get_writer("tsv", subtitles="both").write(transcript, tmp_path / "t.tsv").read_text(
-        encoding="utf-8").splitlines()
-    assert rows[0].split("\t") == ["start", "end", "speaker", "language", "text", "translation_en"]
-    assert rows[2].split("\t") == ["4000", "7500", "SPEAKER_01", "az", "Biz Rəqqədə yaşadıq", "We lived in Raqqa"]
+    assert txt[:2] == ["[00:00.500 - 00:03.250] SPEAKER_00 (ru): Мы считали этот народ",
+                       "    en: We considered this nation"]
+    assert txt[-1] == "[01:01:01.000 - 01:01:02.500] SPEAKER_00 (en): Hello"  # English once, not twice
+    rows = get_writer("tsv").write(transcript, tmp_path / "t.tsv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].split("\t") == ["start", "end", "speaker", "language", "text", "translation_en",
+                                   "translation_confidence", "translation_flags"]
+    assert rows[2].split("\t") == ["4000", "7500", "SPEAKER_01", "az", "Biz Rəqqədə yaşadıq", "We lived in Raqqa", "",
+                                   "unreliable"]
+    plain = get_writer("txt", subtitles="original").write(transcript, tmp_path / "o.txt").read_text(encoding="utf-8")
+    assert "We considered" not in plain
+    header = get_writer("tsv", subtitles="original").write(transcript, tmp_path / "o.tsv").read_text().splitlines()[0]
+    assert header.split("\t") == ["start", "end", "speaker", "language", "text"]
+
+
+def flagged_transcript() -> Transcript:
+    """A reliable, a flagged, an empty-but-flagged and a failed translation, as the pipeline writes them."""
+    return Transcript(media=MediaInfo(path="x.mp4", duration=20.0), languages=["az", "ru"], segments=[
+        Segment(0.0, 2.0, "Сколько человек было в вашей группе?", "ru", translation={"en": "How many were you?"},
+                translation_confidence={"en": 0.77}),
+        Segment(3.0, 5.0, "Они не объявляли людей отступниками.", "ru",
+                translation={"en": "They declared people as criminals."}, translation_confidence={"en": 0.49},
+                flags=["translation_unreliable", "translation_negation", "translation_terms"],
+                evidence={"translation_negation": "negation in the source (не), none in the English",
+                          "translation_terms": "'отступниками' (apostat…) not rendered in the English"}),
+        Segment(6.0, 8.0, "Biz Rəqqədə yaşadıq.", "az", translation={"en": ""}, translation_confidence={"en": 0.0},
+                flags=["translation_unreliable"], evidence={"translation_unreliable": "the model looped"}),
+        Segment(9.0, 11.0, "Мы начали воевать.", "ru", translation={"en": ""}, translation_confidence={"en": 0.0},
+                flags=["translation_failed"], evidence={"translation_failed": "ModelNotAvailableError: no model"}),
+    ])
+
+
+@pytest.mark.parametrize("fmt", ["srt", "vtt"])
+def test_subtitle_marks_and_no_fallback_to_the_original(tmp_path, fmt):
+    t = flagged_transcript()
+    english = [e.plaintext for e in pysubs2.load(str(get_writer(fmt, subtitles="translation").write(
+        t, tmp_path / f"t.{fmt}")), encoding="utf-8")]
+    assert english == ["How many were you?", "[?] They declared people as criminals.", "[?] [no translation]",
+                       "[translation failed]"]
+    both = [e.plaintext for e in pysubs2.load(str(get_writer(fmt, subtitles="both").write(
+        t, tmp_path / f"b.{fmt}")), encoding="utf-8")]
+    assert both[1] == "Они не объявляли людей отступниками.\n[?] They declared people as criminals."
+    default = [e.plaintext for e in pysubs2.load(str(get_writer(fmt).write(t, tmp_path / f"d.{fmt}")),
+                                                 encoding="utf-8")]
+    assert default == [s.text for s in t.segments]  # subtitles show the original unless asked
+
+
+def test_txt_and_tsv_marks(tmp_path):
+    t = flagged_transcript()
+    txt = get_writer("txt").write(t, tmp_path / "t.txt").read_text(encoding="utf-8").splitlines()
+    assert txt[1] == "    en: How many were you?"
+    assert txt[3] == "    en: [?] They declared people as criminals.  (flags: unreliable, negation, terms)"
+    assert txt[5] == "    en: [?] [no translation]  (flags: unreliable)"
+    assert txt[7] == "    en: [translation failed]  (flags: failed)"
+    english = get_writer("txt", subtitles="translation").write(t, tmp_path / "e.txt").read_text(encoding="utf-8")
+    assert "Мы начали" not in english and "Biz" not in english  # never the original in its place
+    rows = [r.split("\t") for r in get_writer("tsv").write(t, tmp_path / "t.tsv").read_text(
+        encoding="utf-8").splitlines()[1:]]
+    assert [r[5:] for r in rows] == [["How many were you?", "0.77", ""],
+                                     ["They declared people as criminals.", "0.49", "unreliable,negation,terms"],
+                                     ["[no translation]", "0.00", "unreliable"],
+                                     ["[translation failed]", "0.00", "failed"]]
+
+
+def test_json_keeps_flags_and_evidence(tmp_path):
+    t = flagged_transcript()
+    back = Transcript.load(t.save(tmp_path / "t.json"))
+    assert back.segments[1].evidence["translation_negation"].startswith("negation in the source (не)")
+    assert back.to_dict() == t.to_dict()
 
 
 def test_rttm_is_strict_and_agrees_with_json(transcript, tmp_path):
@@ -78,8 +142,8 @@ def test_registry(transcript, tmp_path):
     assert parse_formats("json, SRT") == ["json", "srt"]
     with pytest.raises(ValueError, match="unknown output format 'docx'"):
         parse_formats("json,docx")
-    written = write_outputs(transcript, tmp_path / "out", "clip", ["json", "srt", "vtt", "txt", "tsv"])
-    assert sorted(p.name for p in written) == ["clip.json", "clip.srt", "clip.tsv", "clip.txt", "clip.vtt"]
+    written = write_outputs(transcript, tmp_path / "out", "clip", list(DEFAULT_FORMATS))
+    assert sorted(p.name for p in written) == ["clip.html", "clip.json", "clip.srt", "clip.tsv", "clip.txt", "clip.vtt"]
     assert not list((tmp_path / "out").glob(".*"))  # no temporary files left
 
 

@@ -3,10 +3,11 @@
 from .batch import FileResult, transcribe_many
 from .pipeline import PipelineOptions, transcribe
 from .transcript import MediaInfo, Segment, Speaker, Transcript, Word
+from .translate import TranslationOptions
 from .writers import get_writer
 
 __all__ = [
-    "PipelineOptions", "transcribe", "transcribe_many", "FileResult",
+    "PipelineOptions", "TranslationOptions", "transcribe", "transcribe_many", "FileResult",
     "Transcript", "Segment", "Word", "Speaker", "MediaInfo", "get_writer",
 ]
 __version__ = "0.1.0"

@@ -112,7 +112,7 @@ def _plan(files: list[Path], output_dir: Path, fp: str, manifest: Manifest,
 def transcribe_many(paths: Iterable[str | Path], output_dir: str | Path, options: PipelineOptions | None = None,
                     formats: Iterable[str] = DEFAULT_FORMATS, *, jobs: int | None = None, overwrite: bool = False,
                     engine: str = "local", ray_address: str | None = None, progress: BatchProgress | None = None,
-                    subtitles: str = "original", **writer_options: Any) -> Iterator[FileResult]:
+                    subtitles: str = "auto", **writer_options: Any) -> Iterator[FileResult]:
     """Transcribe files and folders into `output_dir`, yielding each file's result as it finishes.
 
     Up-to-date files come first, as `skipped`, then inputs that cannot be read. `jobs`: files in

@@ -10,7 +10,9 @@ from dataclasses import fields
 from . import __version__
 from .cli_voices import add_commands as add_voice_commands
 from .pipeline import PipelineOptions
+from .translate import TranslationOptions
 from .utils import ToolkitWarning, printable
+from .writers import DEFAULT_FORMATS, SUBTITLE_MODES
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -26,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Transcribe media files (any container ffmpeg reads) or folders of them.")
     t.add_argument("inputs", nargs="+", metavar="INPUT", help="media file or folder")
     t.add_argument("-o", "--output-dir", default="outputs", help="where outputs go (default: outputs)")
-    t.add_argument("--formats", default="json,srt,vtt,txt,tsv",
+    t.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
                    help="comma-separated: json,srt,vtt,txt,tsv,rttm,html or 'all' (default: %(default)s)")
     t.add_argument("--languages", default=",".join(PipelineOptions.languages), type=_csv,
                    help="candidate languages, ISO 639-1 (default: %(default)s)")
@@ -50,8 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "'ru=MODEL,az=MODEL,*=MODEL' (default: auto = a local NLLB/opus-mt if present, else whisper)")
     t.add_argument("--voices", default=None, metavar="LIB",
                    help="a voice library (toolkit voices add): name the speakers it recognises")
-    t.add_argument("--subtitles", default="original", choices=["original", "translation", "both"],
-                   help="which text SRT/VTT/TXT/TSV show (default: original)")
+    t.add_argument("--glossary", default=None, metavar="FILE",
+                   help="key terms whose translation is checked, one a line: 'source forms<TAB>English forms' "
+                        "(each '|'-separated word beginnings), added to the built-in list")
+    t.add_argument("--mt-beam-size", type=int, default=TranslationOptions.beam_size, metavar="N",
+                   help="beam size of text MT models (default: %(default)s)")
+    t.add_argument("--mt-max-tokens", type=int, default=TranslationOptions.max_tokens, metavar="N",
+                   help="longest piece a text MT model is given; longer segments are split at sentences "
+                        "(default: %(default)s)")
+    t.add_argument("--mt-batch-size", type=int, default=TranslationOptions.batch_size, metavar="N",
+                   help="pieces a text MT model translates together (default: %(default)s)")
+    t.add_argument("--subtitles", default="auto", choices=list(SUBTITLE_MODES),
+                   help="which text SRT/VTT/TXT/TSV show; auto: SRT/VTT the original, TXT/TSV the original "
+                        "and the translation (default: auto)")
     t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     t.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="files in flight at once: local worker processes (default 1, as one file already uses "
@@ -76,6 +89,8 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
     values = {k: v for k, v in vars(args).items() if k in names}
     if str(values.get("translate_to", "")).lower() in ("none", ""):
         values["translate_to"] = None
+    values["translation"] = TranslationOptions(beam_size=args.mt_beam_size, max_tokens=args.mt_max_tokens,
+                                               batch_size=args.mt_batch_size, glossary=args.glossary)
     return PipelineOptions(**values)
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def run_cli_batch(inputs: list[str], output_dir: str, options: PipelineOptions, formats: list[str],
-                  subtitles: str = "original", show_progress: bool = True,
+                  subtitles: str = "auto", show_progress: bool = True,
                   echo: Callable[[str], None] | None = None, *, jobs: int | None = None, overwrite: bool = False,
                   engine: str = "local", ray_address: str | None = None) -> int:
     """The CLI's batch: files done/total with the current file's progress, one line per failure or

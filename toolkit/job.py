@@ -96,8 +96,11 @@ def write_transcript(transcript: Transcript, output_dir: str | Path, stem: str, 
 
 def finish(path: str | Path, stem: str, transcript: Transcript, output_dir: str | Path, formats: list[str],
            writer_options: dict[str, Any]) -> FileResult:
-    """Write a transcribed file's outputs; the result says done, or why not."""
+    """Write a transcribed file's outputs; the result says done, or why not. A file whose translator
+    failed keeps its outputs (the segments say `[translation failed]`) but counts as failed, so the
+    next run translates it again."""
     from .media import describe_damage
+    from .pipeline import translation_failure
 
     warnings = [f"{path}: {describe_damage(transcript.media.damage)}"] if transcript.media.damage else []
     try:
@@ -105,8 +108,9 @@ def finish(path: str | Path, stem: str, transcript: Transcript, output_dir: str 
     except OSError as e:  # a full disk or a read-only folder fails this file (and stops the batch)
         return FileResult(str(path), "failed", failure_message(path, e), stem=stem, warnings=warnings,
                           outdir_failed=e.errno in OUTDIR_ERRNOS)
-    return FileResult(str(path), "done", None, [str(p) for p in written], dict(transcript.timings), stem=stem,
-                      warnings=warnings)
+    failure = translation_failure(transcript)
+    return FileResult(str(path), "failed" if failure else "done", f"{path}: {failure}" if failure else None,
+                      [str(p) for p in written], dict(transcript.timings), stem=stem, warnings=warnings)
 
 
 def process_file(path: str | Path, output_dir: str | Path, options: PipelineOptions, formats: Iterable[str],

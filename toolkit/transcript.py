@@ -50,7 +50,8 @@ class Segment:
     # target code -> 0..1; below `UNRELIABLE` the translation is flagged, not trusted
     translation_confidence: dict[str, float] = field(default_factory=dict)
     avg_logprob: float | None = None  # decoder's mean token log-probability
-    flags: list[str] = field(default_factory=list)  # e.g. "translation_unreliable"
+    flags: list[str] = field(default_factory=list)  # e.g. "translation_unreliable", "translation_negation"
+    evidence: dict[str, str] = field(default_factory=dict)  # flag -> what a reader can check it by
 
     @property
     def duration(self) -> float:
@@ -69,6 +70,8 @@ class Segment:
             d["avg_logprob"] = round(float(self.avg_logprob), 3)
         if self.flags:
             d["flags"] = list(self.flags)
+        if self.evidence:
+            d["evidence"] = dict(self.evidence)
         return d
 
     @classmethod
@@ -84,6 +87,7 @@ class Segment:
             translation=dict(translation),
             translation_confidence=dict(d.get("translation_confidence") or {}),
             avg_logprob=d.get("avg_logprob"), flags=list(d.get("flags") or []),
+            evidence={str(k): str(v) for k, v in (d.get("evidence") or {}).items()},
         )
 
 

@@ -14,7 +14,33 @@ from typing import IO, ClassVar
 from .transcript import Segment, Transcript
 from .utils import atomic_open
 
-SUBTITLE_MODES = ("original", "translation", "both")
+# auto: each format's own default (`ResultWriter.auto_mode`): subtitles the original, TXT/TSV both.
+SUBTITLE_MODES = ("auto", "original", "translation", "both")
+UNRELIABLE_MARK = "[?]"  # before a translation not to be trusted, in every text format
+FAILED_TRANSLATION = "[translation failed]"
+NO_TRANSLATION = "[no translation]"  # the model gave nothing (dropped as a loop, or empty)
+NOT_TRANSLATED = "[not translated]"  # translation was not asked for
+UNRELIABLE_CONFIDENCE = 0.5  # translate.UNRELIABLE: a translation_confidence below it is not to be trusted
+
+
+def translation_flags(seg: Segment) -> list[str]:
+    """The segment's translation flags, short: ["unreliable", "negation"] for translation_unreliable, ..."""
+    return [f.removeprefix("translation_") for f in seg.flags if f.startswith("translation_")]
+
+
+def shown_translation(seg: Segment, target: str) -> str:
+    """The translation as a reader sees it: marked `[?]` when flagged, never the original in its place."""
+    if seg.language == target:
+        return seg.translation.get(target, "").strip() or seg.text.strip()
+    if target not in seg.translation:
+        return NOT_TRANSLATED
+    if "translation_failed" in seg.flags:
+        return FAILED_TRANSLATION
+    text = seg.translation[target].strip()
+    confidence = seg.translation_confidence.get(target)
+    flagged = bool(translation_flags(seg)) or (confidence is not None and confidence < UNRELIABLE_CONFIDENCE)
+    body = text or NO_TRANSLATION
+    return f"{UNRELIABLE_MARK} {body}" if flagged or not text else body
 
 
 def format_timestamp(seconds: float, decimal_marker: str = ".", always_hours: bool = True) -> str:
@@ -31,7 +57,8 @@ class ResultWriter:
     """Owns the path and the atomic write; subclasses implement only `write_result`."""
 
     extension: ClassVar[str]
-    subtitles: str = "original"  # original | translation | both: which text cue-like formats show
+    auto_mode: ClassVar[str] = "original"  # what `subtitles="auto"` means for this format
+    subtitles: str = "auto"  # auto | original | translation | both: which text cue-like formats show
     target: str = "en"  # translation language shown when `subtitles` asks for it
 
     def __post_init__(self) -> None:
@@ -47,13 +74,22 @@ class ResultWriter:
     def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
         raise NotImplementedError
 
-    def segment_text(self, seg: Segment) -> str:
-        """The text a line or cue shows for `seg`, by the `subtitles` mode."""
+    def mode(self, transcript: Transcript) -> str:
+        """The subtitle mode in force; auto shows a translation only where the transcript has one."""
+        if self.subtitles != "auto":
+            return self.subtitles
+        translated = any(self.target in s.translation for s in transcript.segments)
+        return self.auto_mode if translated else "original"
+
+    def segment_text(self, seg: Segment, mode: str | None = None) -> str:
+        """The text a line or cue shows for `seg`, by the `subtitles` mode. A translation that is
+        flagged, empty or failed is shown as such (`shown_translation`), never replaced by the original."""
+        mode = mode or (self.auto_mode if self.subtitles == "auto" else self.subtitles)
         original = seg.text.strip()
-        translated = seg.translation.get(self.target, "").strip()
-        if self.subtitles == "original" or not translated:
+        if mode == "original":
             return original
-        if self.subtitles == "translation" or translated == original:
+        translated = shown_translation(seg, self.target)
+        if mode == "translation" or translated == original:
             return translated
         return f"{original}\n{translated}"
 
@@ -82,19 +118,20 @@ class SubtitleWriter(ResultWriter):
     def cues(self, transcript: Transcript) -> Iterator[tuple[str, str, str]]:
         """(start, end, text) per cue, the speaker named when the file has several."""
         named = _show_speakers(transcript)
+        mode = self.mode(transcript)
         for seg in transcript.segments:
-            for start, end, text in self._segment_cues(seg):
+            for start, end, text in self._segment_cues(seg, mode):
                 if named:
                     text = self.speaker_label(transcript.speaker_label(seg.speaker), text)
                 yield (format_timestamp(start, self.decimal_marker, self.always_hours),
                        format_timestamp(end, self.decimal_marker, self.always_hours), text)
 
-    def _segment_cues(self, seg: Segment) -> Iterator[tuple[float, float, str]]:
-        text = self.segment_text(seg)
+    def _segment_cues(self, seg: Segment, mode: str) -> Iterator[tuple[float, float, str]]:
+        text = self.segment_text(seg, mode)
         if not text:
             return
         long = seg.duration > self.max_cue_s or len(text) > self.max_cue_chars
-        if self.subtitles != "original" or not seg.words or not long:
+        if mode != "original" or not seg.words or not long:
             yield seg.start, seg.end, text  # a translation has no word times to cut it by
             return
         cue: list = []
@@ -135,33 +172,52 @@ class VttWriter(SubtitleWriter):
 
 
 class TxtWriter(ResultWriter):
+    """One line per segment; with the translation, an indented `en:` line under it, flags named at its end."""
+
     extension = "txt"
+    auto_mode = "both"
 
     def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
+        mode = self.mode(transcript)
         for seg in transcript.segments:
-            text = self.segment_text(seg).replace("\n", "\n    ")
-            if text:
-                stamp = f"[{format_timestamp(seg.start, always_hours=False)} - " \
-                        f"{format_timestamp(seg.end, always_hours=False)}]"
-                file.write(f"{stamp} {transcript.speaker_label(seg.speaker)} ({seg.language}): {text}\n")
+            stamp = f"[{format_timestamp(seg.start, always_hours=False)} - " \
+                    f"{format_timestamp(seg.end, always_hours=False)}]"
+            head = f"{stamp} {transcript.speaker_label(seg.speaker)} ({seg.language}):"
+            flags = translation_flags(seg)
+            suffix = f"  (flags: {', '.join(flags)})" if flags else ""
+            if mode == "original":
+                file.write(f"{head} {seg.text.strip()}\n")
+            elif mode == "translation":
+                file.write(f"{head} {shown_translation(seg, self.target)}{suffix}\n")
+            elif seg.language == self.target:
+                file.write(f"{head} {seg.text.strip()}\n")
+            else:
+                file.write(f"{head} {seg.text.strip()}\n    {self.target}: {shown_translation(seg, self.target)}"
+                           f"{suffix}\n")
 
 
 class TsvWriter(ResultWriter):
     """One row per segment; times in integer milliseconds, as openai/whisper's TSV."""
 
     extension = "tsv"
+    auto_mode = "both"
 
     def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
+        """The translation's columns: its text (a failed one says so), its confidence, its flags."""
+        translated = self.mode(transcript) != "original"
         columns = ["start", "end", "speaker", "language", "text"]
-        if self.subtitles != "original":
-            columns.append(f"translation_{self.target}")
+        if translated:
+            columns += [f"translation_{self.target}", "translation_confidence", "translation_flags"]
         file.write("\t".join(columns) + "\n")
         for seg in transcript.segments:
             row = [str(round(seg.start * 1000)), str(round(seg.end * 1000)), transcript.speaker_label(seg.speaker),
                    seg.language,
                    _tsv_cell(seg.text)]
-            if self.subtitles != "original":
-                row.append(_tsv_cell(seg.translation.get(self.target, "")))
+            if translated:
+                confidence = seg.translation_confidence.get(self.target)
+                text = shown_translation(seg, self.target).removeprefix(UNRELIABLE_MARK).strip()
+                row += [_tsv_cell(text), "" if confidence is None else f"{confidence:.2f}",
+                        ",".join(translation_flags(seg))]
             file.write("\t".join(row) + "\n")
 
 
@@ -190,7 +246,8 @@ class RttmWriter(ResultWriter):
 WRITERS: dict[str, type[ResultWriter]] = {
     cls.extension: cls for cls in (JsonWriter, SrtWriter, VttWriter, TxtWriter, TsvWriter, RttmWriter)
 }
-DEFAULT_FORMATS = ("json", "srt", "vtt", "txt", "tsv")
+# html: the report is where flags come with their evidence, beside the media; it costs milliseconds
+DEFAULT_FORMATS = ("json", "srt", "vtt", "txt", "tsv", "html")
 
 
 def register_writer(cls: type[ResultWriter]) -> type[ResultWriter]:
