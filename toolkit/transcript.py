@@ -21,12 +21,22 @@ def _round(t: float) -> float:
     return round(float(t), 3)
 
 
+def is_transcript_dict(data: Any) -> bool:
+    """True for the transcript contract's shape; false for truth files, manifests, configs."""
+    return (isinstance(data, dict) and isinstance(data.get("segments"), list)
+            and isinstance(data.get("media"), dict))
+
+
 @dataclass
 class Word:
     start: float  # seconds from the start of the media
     end: float
     word: str  # as Whisper emits it, usually with its leading space
     probability: float = 1.0
+
+    def __post_init__(self) -> None:
+        # Stages compute times in numpy; plain floats keep the objects' types one (and JSON-safe).
+        self.start, self.end, self.probability = float(self.start), float(self.end), float(self.probability)
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": _round(self.start), "end": _round(self.end), "word": self.word,
@@ -52,6 +62,12 @@ class Segment:
     avg_logprob: float | None = None  # decoder's mean token log-probability
     flags: list[str] = field(default_factory=list)  # e.g. "translation_unreliable", "translation_negation"
     evidence: dict[str, str] = field(default_factory=dict)  # flag -> what a reader can check it by
+
+    def __post_init__(self) -> None:
+        self.start, self.end = float(self.start), float(self.end)
+        self.language_confidence = float(self.language_confidence)
+        if self.avg_logprob is not None:
+            self.avg_logprob = float(self.avg_logprob)
 
     @property
     def duration(self) -> float:
