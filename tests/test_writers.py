@@ -155,6 +155,28 @@ def test_long_segments_become_several_cues(tmp_path):
     assert len(subs) > 2
     assert all(e.end - e.start <= 7000 for e in subs)
     assert subs[0].plaintext.endswith("w9.")  # a sentence end is a natural cut
-    assert " ".join(e.plaintext for e in subs) == text
-    both = pysubs2.load(str(get_writer("srt", subtitles="both").write(transcript, tmp_path / "y.srt")))
-    assert len(both) == 1  # translations have no word times, so they stay whole
+    assert " ".join(" ".join(e.plaintext for e in subs).split()) == text  # lines wrapped, no word lost
+    assert all(len(line) <= 42 for e in subs for line in e.plaintext.splitlines())
+
+
+def test_long_lines_wrap_and_translations_share_the_segment_time(tmp_path):
+    """Lines of at most 42 characters, at most 2 lines of each text per cue; a translation has no
+    word times, so its cues share the segment's time by length."""
+    original = ("Мы считали Абу Бакра аль-Багдади многобожником, потому что он собирал закят с местных "
+                "жителей, и говорили об этом всем.")
+    english = ("We considered Abu Bakr al-Baghdadi a polytheist because he collected zakat from the local "
+               "people, and we told everyone about it, again and again, for many months in Raqqa.")
+    transcript = Transcript(media=MediaInfo(path="x.mp4"), segments=[
+        Segment(10.0, 20.0, original, "ru", "SPEAKER_00", translation={"en": english}),
+        Segment(21.0, 23.0, "Да.", "ru", "SPEAKER_01", translation={"en": "Yes."})])
+    for mode in ("original", "translation", "both"):
+        subs = pysubs2.load(str(get_writer("srt", subtitles=mode).write(transcript, tmp_path / f"{mode}.srt")))
+        lines = [line for e in subs for line in e.plaintext.splitlines()]
+        assert lines and max(len(line) for line in lines) <= 42, mode
+        assert all(len(e.plaintext.splitlines()) <= (4 if mode == "both" else 2) for e in subs), mode
+        first = [e for e in subs if e.start < 21000]
+        assert first[0].start == 10000 and first[-1].end == 20000  # the segment's time, shared without gaps
+        assert all(a.end == b.start for a, b in zip(first, first[1:], strict=False))
+        assert first[0].plaintext.startswith("[SPEAKER_00] ") and not first[1].plaintext.startswith("[")
+        shown = " ".join(" ".join(e.plaintext for e in first).split())
+        assert ("Багдади" in shown) == (mode != "translation") and ("Raqqa." in shown) == (mode != "original")

@@ -1,11 +1,15 @@
 """Output formats: one writer class per format, each a view of one `Transcript`.
 
-`get_writer(fmt)` is the single entry point. Every writer goes through a temporary file
-and a rename, so an interrupted run never leaves a half-written output.
+`get_writer(fmt)` is the single entry point; writers defined in other modules (the HTML
+report, ELAN, the subtitled Matroska video) are imported by name when first asked for. Every
+writer goes through a temporary file and a rename, so an interrupted run never leaves a
+half-written output.
 """
 
 from __future__ import annotations
 
+import importlib
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,39 +116,88 @@ class SubtitleWriter(ResultWriter):
 
     decimal_marker: ClassVar[str] = "."
     always_hours: ClassVar[bool] = True
+    label_in_text: ClassVar[bool] = True  # the speaker label is part of the text (not markup) and takes room
     max_cue_s: float = 7.0  # a longer segment's original text is cut into cues at word boundaries
-    max_cue_chars: int = 84  # two subtitle lines
+    max_line_chars: int = 42  # a readable subtitle line (broadcasters' guidelines: 37-42)
+    max_lines: int = 2  # per text in a cue; "both" shows up to two lines of each
 
     def cues(self, transcript: Transcript) -> Iterator[tuple[str, str, str]]:
         """(start, end, text) per cue, the speaker named when the file has several."""
         named = _show_speakers(transcript)
         mode = self.mode(transcript)
         for seg in transcript.segments:
-            for start, end, text in self._segment_cues(seg, mode):
-                if named:
-                    text = self.speaker_label(transcript.speaker_label(seg.speaker), text)
+            name = transcript.speaker_label(seg.speaker)
+            # A label shown as text counts in the line it starts; it opens the segment's first cue only.
+            label = self.speaker_label(name, "") if named and self.label_in_text else ""
+            for start, end, text in self._segment_cues(seg, mode, label):
+                if named and not self.label_in_text:
+                    text = self.speaker_label(name, text)
                 yield (format_timestamp(start, self.decimal_marker, self.always_hours),
                        format_timestamp(end, self.decimal_marker, self.always_hours), text)
 
-    def _segment_cues(self, seg: Segment, mode: str) -> Iterator[tuple[float, float, str]]:
+    def lines(self, text: str) -> list[str]:
+        """`text` wrapped at word boundaries into lines of at most `max_line_chars` (a longer word stays whole)."""
+        return textwrap.wrap(text, self.max_line_chars, break_long_words=False, break_on_hyphens=False) or [text]
+
+    def _segment_cues(self, seg: Segment, mode: str, label: str = "") -> Iterator[tuple[float, float, str]]:
         text = self.segment_text(seg, mode)
         if not text:
             return
-        long = seg.duration > self.max_cue_s or len(text) > self.max_cue_chars
-        if mode != "original" or not seg.words or not long:
-            yield seg.start, seg.end, text  # a translation has no word times to cut it by
-            return
+        long = seg.duration > self.max_cue_s or len(self.lines(label + text.split("\n")[0])) > self.max_lines
+        if seg.words and long and text == seg.text.strip():  # the original alone: its words have times
+            yield from self._word_cues(seg, label)
+        else:  # a translation has no word times: its lines share the segment's time by length
+            parts = text.split("\n")
+            yield from self._text_cues(seg.start, seg.end, [self.lines(label + parts[0])]
+                                       + [self.lines(part) for part in parts[1:]])
+
+    def _word_cues(self, seg: Segment, label: str) -> Iterator[tuple[float, float, str]]:
         cue: list = []
         for word in seg.words:
             if cue:
-                length = len("".join(w.word for w in cue) + word.word)
+                text = (label + "".join(w.word for w in cue).strip() + word.word).strip()
                 sentence_end = cue[-1].word.rstrip()[-1:] in ".!?;:" and word.end - cue[0].start > 2.0
-                if word.end - cue[0].start > self.max_cue_s or length > self.max_cue_chars or sentence_end:
-                    yield cue[0].start, cue[-1].end, "".join(w.word for w in cue).strip()
-                    cue = []
+                if word.end - cue[0].start > self.max_cue_s or len(self.lines(text)) > self.max_lines or sentence_end:
+                    yield cue[0].start, cue[-1].end, "\n".join(self.lines(label + "".join(w.word for w in cue).strip()))
+                    cue, label = [], ""
             cue.append(word)
         if cue:
-            yield cue[0].start, cue[-1].end, "".join(w.word for w in cue).strip()
+            yield cue[0].start, cue[-1].end, "\n".join(self.lines(label + "".join(w.word for w in cue).strip()))
+
+    def _text_cues(self, start: float, end: float, parts: list[list[str]]) -> Iterator[tuple[float, float, str]]:
+        """Each part (original, translation) cut into as many cues as the longest needs, at most `max_lines`
+        lines of each per cue, in pieces of about equal length; times shared by the longest part's lengths."""
+        n = max(-(-len(lines) // self.max_lines) for lines in parts)
+        pieces = [self._balanced(" ".join(lines), n) for lines in parts]
+        longest = max(range(len(parts)), key=lambda p: sum(map(len, parts[p])))
+        weights = [len(piece) or 1 for piece in pieces[longest]]
+        at, total = start, sum(weights)
+        for i in range(n):
+            until = end if i == n - 1 else at + (end - start) * weights[i] / total
+            text = "\n".join(line for part in pieces if part[i] for line in self.lines(part[i]))
+            if text:
+                yield at, until, text
+            at = until
+
+    def _balanced(self, text: str, n: int) -> list[str]:
+        """`text` in `n` pieces cut at the word boundaries nearest to equal lengths (fewer words: empty pieces);
+        where a piece would need more than `max_lines`, whole lines are dealt out instead."""
+        words = text.split()
+        if n == 1 or len(words) <= 1:
+            return [text] + [""] * (n - 1)
+        ends = [sum(len(w) + 1 for w in words[:i + 1]) for i in range(len(words))]
+        cuts = [0]
+        for k in range(1, n):
+            goal = k * ends[-1] / n
+            cut = min(range(cuts[-1], len(words) + 1), key=lambda i: abs((ends[i - 1] if i else 0) - goal))
+            cuts.append(cut)
+        cuts.append(len(words))
+        pieces = [" ".join(words[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
+        if all(len(self.lines(p)) <= self.max_lines for p in pieces if p):
+            return pieces
+        lines = self.lines(text)
+        bounds = [-(-i * len(lines) // n) for i in range(n + 1)]  # ceil: earlier cues fuller
+        return [" ".join(lines[bounds[i]:bounds[i + 1]]) for i in range(n)]
 
     def speaker_label(self, speaker: str, text: str) -> str:
         return f"[{speaker}] {text}"
@@ -161,6 +214,7 @@ class SrtWriter(SubtitleWriter):
 
 class VttWriter(SubtitleWriter):
     extension = "vtt"
+    label_in_text = False  # a <v> span: players show it apart from the line, or not at all
 
     def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
         file.write("WEBVTT\n\n")
@@ -243,47 +297,47 @@ class RttmWriter(ResultWriter):
             file.write(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n")
 
 
-WRITERS: dict[str, type[ResultWriter]] = {
-    cls.extension: cls for cls in (JsonWriter, SrtWriter, VttWriter, TxtWriter, TsvWriter, RttmWriter)
+# Format name -> "module:Class", imported on first use: the report's Jinja2, the ELAN and
+# Matroska writers load only when asked for, and this module imports none of them.
+_REGISTRY: dict[str, str] = {
+    "json": ".writers:JsonWriter", "srt": ".writers:SrtWriter", "vtt": ".writers:VttWriter",
+    "txt": ".writers:TxtWriter", "tsv": ".writers:TsvWriter", "rttm": ".writers:RttmWriter",
+    "html": ".report:HtmlWriter", "eaf": ".elan:EafWriter", "mkv": ".mux:SubtitledVideoWriter",
 }
 # html: the report is where flags come with their evidence, beside the media; it costs milliseconds
 DEFAULT_FORMATS = ("json", "srt", "vtt", "txt", "tsv", "html")
+NOT_IN_ALL = frozenset({"mkv"})  # a copy of the media, asked for by name only
 
 
-def register_writer(cls: type[ResultWriter]) -> type[ResultWriter]:
-    """Class decorator for formats defined outside this module (e.g. the HTML report)."""
-    WRITERS[cls.extension] = cls
-    return cls
+def register_writer(fmt: str, target: str) -> None:
+    """Add a format defined elsewhere: `register_writer("docx", "mypackage.docx:DocxWriter")`."""
+    _REGISTRY[fmt.lower()] = target
 
 
 def available_formats() -> list[str]:
-    _load_optional_writers()
-    return sorted(WRITERS)
+    return sorted(_REGISTRY)
 
 
-def _load_optional_writers() -> None:
-    try:
-        from . import report  # noqa: F401  (registers "html")
-    except ImportError:
-        pass
+def writer_class(fmt: str) -> type[ResultWriter]:
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in _REGISTRY:
+        raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(available_formats())}")
+    module, _, name = _REGISTRY[fmt].partition(":")
+    return getattr(importlib.import_module(module, __package__), name)
 
 
 def get_writer(fmt: str, **options) -> ResultWriter:
-    fmt = fmt.lower().lstrip(".")
-    if fmt not in WRITERS:
-        _load_optional_writers()
-    if fmt not in WRITERS:
-        raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(available_formats())}")
-    return WRITERS[fmt](**options)
+    return writer_class(fmt)(**options)
 
 
 def parse_formats(spec: str) -> list[str]:
-    """'json,srt' -> ['json', 'srt']; 'all' -> every format; unknown names raise ValueError."""
-    names = [f.strip().lower() for f in spec.split(",") if f.strip()]
+    """'json,srt' -> ['json', 'srt']; 'all' -> every format but mkv; unknown names raise ValueError."""
+    names = [f.strip().lower().lstrip(".") for f in spec.split(",") if f.strip()]
     if names == ["all"]:
-        return available_formats()
+        return [f for f in available_formats() if f not in NOT_IN_ALL]
     for name in names:
-        get_writer(name)
+        if name not in _REGISTRY:
+            raise ValueError(f"unknown output format {name!r}; choose from {', '.join(available_formats())}")
     return names
 
 
@@ -291,5 +345,8 @@ def write_outputs(transcript: Transcript, outdir: str | Path, stem: str, formats
                   **options) -> list[Path]:
     """Write every format in `formats` as OUTDIR/STEM.EXT; returns the paths written."""
     outdir = Path(outdir)
-    return [get_writer(fmt, **options).write(transcript, outdir / f"{stem}.{WRITERS[fmt].extension}")
-            for fmt in formats]
+    written = []
+    for fmt in formats:
+        writer = get_writer(fmt, **options)
+        written.append(writer.write(transcript, outdir / f"{stem}.{writer.extension}"))
+    return written
