@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .corpus import follow_batch
 from .discovery import iter_inputs
 from .job import BatchProgress, FileResult, Job
 from .manifest import (
@@ -36,7 +37,7 @@ from .manifest import (
     writer_options_for,
 )
 from .utils import NAME_MAX, ToolkitWarning, fit_name
-from .writers import DEFAULT_FORMATS, WRITERS
+from .writers import DEFAULT_FORMATS, available_formats, extension_of
 
 if TYPE_CHECKING:
     from .pipeline import PipelineOptions
@@ -55,7 +56,7 @@ def _assign_stems(files: list[Path], manifest: Manifest | None = None) -> list[s
     input's outputs. A stem too long for a file name with its longest extension is shortened
     with a hash of the whole name.
     """
-    limit = NAME_MAX - 1 - max(len(w.extension) for w in WRITERS.values())
+    limit = NAME_MAX - 1 - max(len(extension_of(f)) for f in available_formats())
     records = manifest.records if manifest else {}
     keys = {os.path.abspath(p) for p in files}
     used: set[str] = {str(r.get("stem", "")).lower() for k, r in records.items() if k not in keys and r.get("stem")}
@@ -133,7 +134,7 @@ def transcribe_many(paths: Iterable[str | Path], output_dir: str | Path, options
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     formats = list(formats)
     if not formats:
-        raise ValueError("no output format asked for: give at least one of " + ", ".join(sorted(WRITERS)))
+        raise ValueError("no output format asked for: give at least one of " + ", ".join(available_formats()))
     if options is None:
         from .pipeline import PipelineOptions
 
@@ -154,6 +155,8 @@ def transcribe_many(paths: Iterable[str | Path], output_dir: str | Path, options
             except OSError as e:  # a full disk: the appended lines stand as they are
                 warnings.warn(f"{manifest.path}: not compacted ({e.strerror}); its lines stay valid",
                               ToolkitWarning, stacklevel=2)
+            if isinstance(indexed := follow_batch(output_dir), Exception):  # `toolkit search` sees the new files
+                warnings.warn(f"{indexed} (`toolkit index {output_dir}` redoes it)", ToolkitWarning, stacklevel=2)
 
 
 def _run_batch(paths: Iterable[str | Path], output_dir: Path, options: PipelineOptions, formats: list[str],

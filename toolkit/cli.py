@@ -1,4 +1,4 @@
-"""The `toolkit` command: transcribe media files and folders, list models, rebuild reports."""
+"""The `toolkit` command: transcribe media files and folders, list models, rebuild reports, search."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import fields
 
 from . import __version__
 from .cli_voices import add_commands as add_voice_commands
+from .corpus_cli import add_corpus_commands
 from .pipeline import PipelineOptions
 from .translate import TranslationOptions
 from .utils import ToolkitWarning, printable
@@ -29,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("inputs", nargs="+", metavar="INPUT", help="media file or folder")
     t.add_argument("-o", "--output-dir", default="outputs", help="where outputs go (default: outputs)")
     t.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
-                   help="comma-separated: json,srt,vtt,txt,tsv,rttm,html or 'all' (default: %(default)s)")
+                   help="comma-separated: json,srt,vtt,txt,tsv,rttm,html,eaf (ELAN), mkv (the video with "
+                        "subtitle tracks) or 'all' (all but mkv) (default: %(default)s)")
     t.add_argument("--languages", default=",".join(PipelineOptions.languages), type=_csv,
                    help="candidate languages, ISO 639-1 (default: %(default)s)")
     t.add_argument("--model", default=PipelineOptions.model,
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="(re)build HTML reports and an index from transcripts in a folder")
     r.add_argument("folder")
     add_voice_commands(sub)
+    add_corpus_commands(sub)
     return parser
 
 
@@ -148,9 +151,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(printable(f"toolkit: error: {warning.message}"), file=sys.stderr)
     for path in written:
         print(printable(str(path)))
-    if len(written) <= 1:  # the index alone: nothing to report on
+    if not written:  # no index either: an empty one would look like a finished, empty collection
         if not caught:
-            print(printable(f"toolkit: no transcripts (*.json) in {args.folder}"), file=sys.stderr)
+            print(printable(f"toolkit: no transcripts (*.json) in {args.folder}; nothing written"), file=sys.stderr)
         return 1
     return 1 if caught else 0
 

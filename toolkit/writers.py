@@ -304,6 +304,7 @@ _REGISTRY: dict[str, str] = {
     "txt": ".writers:TxtWriter", "tsv": ".writers:TsvWriter", "rttm": ".writers:RttmWriter",
     "html": ".report:HtmlWriter", "eaf": ".elan:EafWriter", "mkv": ".mux:SubtitledVideoWriter",
 }
+_EXTENSIONS = {"mkv": "subtitled.mkv"}  # where a format's file extension is not its name
 # html: the report is where flags come with their evidence, beside the media; it costs milliseconds
 DEFAULT_FORMATS = ("json", "srt", "vtt", "txt", "tsv", "html")
 NOT_IN_ALL = frozenset({"mkv"})  # a copy of the media, asked for by name only
@@ -316,6 +317,11 @@ def register_writer(fmt: str, target: str) -> None:
 
 def available_formats() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def extension_of(fmt: str) -> str:
+    """The file extension a format writes, without importing its writer."""
+    return _EXTENSIONS.get(fmt, fmt)
 
 
 def writer_class(fmt: str) -> type[ResultWriter]:
