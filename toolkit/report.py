@@ -5,8 +5,12 @@ player on the source media, one timeline lane per speaker, and the transcript wi
 translation side by side. It works from file:// with no network: CSS and JS are inline.
 
 Transcripts of hostile videos are hostile input, so every string reaches the page through
-Jinja2's autoescape only; the page's script reads its data back from escaped `data-*`
-attributes rather than from any JSON pasted into a <script>.
+Jinja2's autoescape only; the report's script reads its data back from escaped `data-*`
+attributes, and the index's search data is a JSON block written by Jinja2's `tojson`, which
+escapes <, >, & and ' so that no text can close the block.
+
+A report opened as `NAME.html#t=12.5` starts at that moment (the links of `toolkit search`
+and of the index's search).
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from .report_people import people_view
+from .report_search import search_data
 from .transcript import Segment, Transcript, VoiceMatch, is_transcript_dict
 from .utils import ToolkitWarning, atomic_open
-from .writers import ResultWriter, register_writer, translation_flags
+from .writers import ResultWriter, translation_flags
 
-__all__ = ["HtmlWriter", "build_reports", "is_transcript_dict", "media_src", "render_report", "report_context"]
+__all__ = ["HtmlWriter", "build_reports", "is_transcript_dict", "media_sources", "media_src", "render_report",
+           "report_context"]
 
 LOW_WORD_PROBABILITY = 0.5  # words below this are underlined as doubtful
 UNRELIABLE_TRANSLATION = 0.5  # translation_confidence below this is marked, as is the flag
@@ -127,7 +131,9 @@ def when(iso: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _environment() -> Environment:
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined  # only when a page is made
+
     env = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["clock"] = clock
@@ -154,6 +160,17 @@ def media_src(media_path: str, report_path: str | Path) -> str:
     except ValueError:  # another drive on Windows: no relative path exists
         return Path(os.path.abspath(path)).as_uri()
     return quote(rel.replace(os.sep, "/"), safe="/")
+
+
+def media_sources(media_path: str, report_path: str | Path) -> list[str]:
+    """Where the player looks for the media, in order: relative to the report (the folder moved
+    with its media), then the absolute path it had (the report moved or was copied alone)."""
+    relative = media_src(media_path, report_path)
+    if not relative:
+        return []
+    path = Path(media_path)
+    absolute = (path if path.is_absolute() else Path(os.path.abspath(path))).as_uri()
+    return [relative] if absolute == relative else [relative, absolute]
 
 
 def _is_audio_only(transcript: Transcript) -> bool:
@@ -221,8 +238,10 @@ def _match_evidence(speaker: str, match: VoiceMatch | None) -> str:
     return f"{speaker}, voice {match.score:.2f} \u2265 {match.threshold:.2f}{weak}"
 
 
-def _timings(transcript: Transcript) -> list[tuple[str, float]]:
-    return [(k, float(v)) for k, v in transcript.timings.items()]
+def _timings(transcript: Transcript) -> tuple[list[tuple[str, float]], float]:
+    """Time per stage, and the whole run's (a batch records it as "total"; not a stage to add)."""
+    stages = [(k, float(v)) for k, v in transcript.timings.items() if k != "total"]
+    return stages, float(transcript.timings.get("total", sum(v for _, v in stages)))
 
 
 def report_context(transcript: Transcript, path: str | Path, target: str = "en") -> dict[str, Any]:
@@ -247,21 +266,24 @@ def report_context(transcript: Transcript, path: str | Path, target: str = "en")
         lanes[seg.speaker].segments.append(view)
 
     media_path = transcript.media.path
+    stage_times, total_time = _timings(transcript)
     return {
         "t": transcript,
         "title": Path(media_path).name or "transcript",
         "media_path": media_path,
         "media_src": media_src(media_path, path),
+        "media_sources": media_sources(media_path, path),
         "media_tag": "audio" if _is_audio_only(transcript) else "video",
         "duration": duration,
         "segments": views,
         "lanes": list(lanes.values()),
         "languages": languages,
+        "heard": [lang for lang in languages if lang.seconds > 0],  # candidates never heard are not listed
         "has_translation": any(target in v.seg.translation for v in views),
         "target": target,
         "ticks": _ticks(duration),
-        "timings": _timings(transcript),
-        "total_time": sum(v for _, v in _timings(transcript)),
+        "timings": stage_times,
+        "total_time": total_time,
         "flagged": sum(v.unreliable for v in views),
         "failed": sum("translation_failed" in v.seg.flags for v in views),
         "doubtful_words": sum(sum(w.low for w in v.words or ()) for v in views),
@@ -278,7 +300,6 @@ def render_report(transcript: Transcript, path: str | Path, target: str = "en") 
     return _environment().get_template("report.html.j2").render(report_context(transcript, path, target))
 
 
-@register_writer
 class HtmlWriter(ResultWriter):
     extension = "html"
 
@@ -286,7 +307,7 @@ class HtmlWriter(ResultWriter):
         file.write(render_report(transcript, path, self.target))
 
 
-def _status(transcript: Transcript, target: str) -> tuple[str, bool]:
+def _status(transcript: Transcript, target: str, shared_notes: frozenset[str] = frozenset()) -> tuple[str, bool]:
     if not transcript.segments:
         return "no speech found", True
     parts = []
@@ -297,17 +318,25 @@ def _status(transcript: Transcript, target: str) -> tuple[str, bool]:
         parts.append(f"translation failed for {failed} of {len(translated)} segments")
     if flagged - failed:
         parts.append(f"{flagged - failed} of {len(translated)} translations flagged [?]")
-    if transcript.notes:
-        parts.append(f"{len(transcript.notes)} note{'s' if len(transcript.notes) > 1 else ''}")
+    notes = [n for n in transcript.notes if n not in shared_notes]  # those of every file are said once, above
+    if notes:
+        parts.append(f"{len(notes)} note{'s' if len(notes) > 1 else ''}")
     return ("ok", False) if not parts else (", ".join(parts), True)
 
 
-def _index_row(transcript: Transcript, report: Path, index_dir: Path, target: str) -> _IndexRow:
+def _shared_notes(transcripts: list[Transcript]) -> frozenset[str]:
+    """Notes every transcript of a folder has (e.g. which translator ran): said once, not per file."""
+    notes = [set(t.notes) for t in transcripts]
+    return frozenset(set.intersection(*notes)) if notes else frozenset()
+
+
+def _index_row(transcript: Transcript, report: Path, index_dir: Path, target: str,
+               shared_notes: frozenset[str] = frozenset()) -> _IndexRow:
     langs = transcript.detected_languages
     speech = sum(langs.values()) or 1.0
-    status, problem = _status(transcript, target)
+    status, problem = _status(transcript, target, shared_notes)
     end = max((s.end for s in transcript.segments), default=0.0)
-    return _IndexRow(name=report.stem, report=quote(os.path.relpath(report, index_dir).replace(os.sep, "/")),
+    return _IndexRow(name=report.stem, report=_href(report, index_dir),
                      media=Path(transcript.media.path).name or report.stem,
                      duration=max(float(transcript.media.duration or 0.0), end),
                      speakers=[transcript.speaker_label(s.id) for s in transcript.speakers],
@@ -315,10 +344,15 @@ def _index_row(transcript: Transcript, report: Path, index_dir: Path, target: st
                      segments=len(transcript.segments), status=status, problem=problem)
 
 
-def _render_index(rows: list[_IndexRow], title: str, people: dict[str, Any] | None = None) -> str:
+def _href(report: Path, index_dir: Path) -> str:
+    return quote(os.path.relpath(report, index_dir).replace(os.sep, "/"))
+
+
+def _render_index(rows: list[_IndexRow], title: str, notes: list[str], search: dict[str, Any],
+                  people: dict[str, Any] | None = None) -> str:
     return _environment().get_template("index.html.j2").render(
-        rows=rows, title=title, total=sum(r.duration for r in rows), people=people,
-        generated=datetime.now().astimezone().isoformat(timespec="seconds"))
+        rows=rows, title=title, total=sum(r.duration for r in rows), notes=notes, search=search, people=people,
+        nonce=secrets.token_urlsafe(16), generated=datetime.now().astimezone().isoformat(timespec="seconds"))
 
 
 def build_reports(outdir: str | Path, target: str = "en", reports: bool = True) -> list[Path]:
@@ -326,12 +360,12 @@ def build_reports(outdir: str | Path, target: str = "en", reports: bool = True) 
 
     JSON files that are not transcripts (manifests, truth files, configs) are skipped; a
     transcript that cannot be read gets an index row saying so instead of a report, and a
-    `ToolkitWarning` naming it. Returns
-    the reports written, in name order, followed by the index. `reports=False` rebuilds the
+    `ToolkitWarning` naming it. Returns the reports written, in name order, followed by the
+    index; nothing (and no index) when the folder holds no transcript. `reports=False` rebuilds the
     index alone, linking the reports that exist (after a batch that wrote them, or `toolkit link`).
     """
     outdir = Path(outdir)
-    rows: list[_IndexRow] = []
+    entries: list[_IndexRow | tuple[_IndexRow, Transcript]] = []
     written: list[Path] = []
     writer = HtmlWriter(target=target)
     for json_path in sorted(outdir.glob("*.json")):
@@ -350,12 +384,24 @@ def build_reports(outdir: str | Path, target: str = "en", reports: bool = True) 
         except Exception as e:  # a mistyped field (a segment as a string, text as a number) fails this file only
             reason = f"unreadable transcript ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})"
             warnings.warn(f"{json_path}: {reason}; no report written for it", ToolkitWarning, stacklevel=2)
-            rows.append(_IndexRow(json_path.stem, None, str(data["media"].get("path", "")), 0.0, [], [], 0, reason,
-                                  True))
+            entries.append(_IndexRow(json_path.stem, None, str(data["media"].get("path", "")), 0.0, [], [], 0,
+                                     reason, True))
             continue
-        rows.append(row)
+        for seg in transcript.segments:
+            seg.words = []  # the index needs none: a folder of long videos stays small in memory
+        entries.append((row, transcript))
+    if not entries:
+        return []
+    loaded = [e for e in entries if isinstance(e, tuple)]
+    shared = _shared_notes([t for _, t in loaded])
+    for row, transcript in loaded:  # notes every file has are said once, above the table
+        row.status, row.problem = _status(transcript, target, shared)
+    rows = [e if isinstance(e, _IndexRow) else e[0] for e in entries]
+    search = search_data([(row.report, t) for row, t in loaded], target, LANGUAGE_NAMES)
+    notes = [n for n in loaded[0][1].notes if n in shared] if loaded else []
     index = outdir / INDEX_NAME
     existing = {p.stem: p for p in written} if reports else {p.stem: p for p in outdir.glob("*.html")}
     with atomic_open(index) as f:
-        f.write(_render_index(rows, outdir.resolve().name or str(outdir), people_view(outdir, existing)))
+        f.write(_render_index(rows, outdir.resolve().name or str(outdir), notes, search,
+                              people_view(outdir, existing)))
     return [*written, index]

@@ -21,12 +21,6 @@ def _round(t: float) -> float:
     return round(float(t), 3)
 
 
-def is_transcript_dict(data: Any) -> bool:
-    """True for the transcript contract's shape; false for truth files, manifests, configs."""
-    return (isinstance(data, dict) and isinstance(data.get("segments"), list)
-            and isinstance(data.get("media"), dict))
-
-
 @dataclass
 class Word:
     start: float  # seconds from the start of the media
