@@ -23,10 +23,18 @@ def test_batch_with_bad_inputs(bad_inputs, tmp_path):
     assert any("missing.mp4: no such file" in e for e in errors)
     assert "1 done, 3 failed" in proc.stderr
     transcripts = sorted(p.name for p in out.iterdir()
-                         if p.name not in ("manifest.jsonl", "speakers.json", ".speakers.cache.json"))
+                         if p.name not in ("manifest.jsonl", "speakers.json", ".speakers.cache.json",
+                                       "corpus.sqlite"))
     assert transcripts == [f"azeri_music.{x}" for x in ("html", "json", "srt", "tsv", "txt", "vtt")]
     data = json.loads((out / "azeri_music.json").read_text(encoding="utf-8"))
     assert data["segments"] and all(s["language"] == "az" for s in data["segments"])
+    # The batch indexed what it wrote: its first word is found at its segment, in any case.
+    first = data["segments"][0]
+    word = max(first["text"].split(), key=len).strip(".,!?")
+    found = subprocess.run([sys.executable, "-m", "toolkit", "search", str(out), word.upper(), "--json"],
+                           capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert first["start"] in [h["start"] for h in json.loads(found.stdout)]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -88,6 +96,7 @@ def test_report_command_errors(tmp_path):
     assert missing.returncode == 2 and "no such folder" in missing.stderr
     empty = subprocess.run([sys.executable, "-m", "toolkit", "report", str(tmp_path)], capture_output=True, text=True)
     assert empty.returncode == 1 and "no transcripts" in empty.stderr
+    assert not list(tmp_path.iterdir())  # no empty index that would look like a finished, empty collection
 
 
 def test_models_command():

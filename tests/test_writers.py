@@ -180,3 +180,18 @@ def test_long_lines_wrap_and_translations_share_the_segment_time(tmp_path):
         assert first[0].plaintext.startswith("[SPEAKER_00] ") and not first[1].plaintext.startswith("[")
         shown = " ".join(" ".join(e.plaintext for e in first).split())
         assert ("Багдади" in shown) == (mode != "translation") and ("Raqqa." in shown) == (mode != "original")
+
+
+def test_writers_load_by_name_only_when_asked_for():
+    """No import circle and no Jinja2 until a report is made: the registry holds names, not classes."""
+    import subprocess
+    import sys
+
+    code = ("import sys, toolkit; from toolkit.writers import get_writer, parse_formats; "
+            "assert parse_formats('all') == ['eaf', 'html', 'json', 'rttm', 'srt', 'tsv', 'txt', 'vtt']; "
+            "assert not [m for m in sys.modules if m.startswith(('jinja2', 'toolkit.report', 'toolkit.elan'))]; "
+            "w = get_writer('html'); assert 'toolkit.report' in sys.modules and 'jinja2' not in sys.modules; "
+            "assert get_writer('mkv').extension == 'subtitled.mkv' and get_writer('.EAF').extension == 'eaf'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert {"eaf", "mkv", "html"} <= set(available_formats())
