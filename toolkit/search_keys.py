@@ -13,15 +13,15 @@ usual Latin spellings of the same sound agree:
   ts -> s, ou -> u, w -> v, x -> ks; English c is s before e/i/y and k elsewhere (Islamic ~
   исламик); a y between a consonant and a vowel is dropped (закят "zakyat" ~ zakat), other
   y's are i.
-- k, g and q are one letter: Arabic qaf is q in English and Azerbaijani but к in Russian
-  (Raqqa, Ракка), and Azerbaijani q is г in Russian (Sumqayıt, Сумгаит; qrup, группа).
+- q is k (Arabic qaf: Raqqa, Ракка; Iraq, Ирак); in Azerbaijani text it is also g, as it sounds
+  in Turkic words (Sumqayıt, Сумгаит; qrup, группа), so such a word gets both keys.
 - doubled letters are single (Raqqa, Ракка -> raka).
 
-A query is read both ways (as Azerbaijani and not), and a query word matches a word one of
-whose keys starts with the stem of one of its keys: the key without a final vowel, so that an
-inflected form matches (Ракку "raku" and Rəqqədə "rakada" match Raqqa, stem "rak"). Stems keep
-3 letters or more; ranking puts exact keys first. `scripts/benchmark_search.py` measures what
-this costs in false hits.
+A query is read both ways (as Azerbaijani and not), and a query word matches a word whose key
+is one of its keys, or the stem of one (the key without a final vowel) followed by an
+inflection ending (`_forms`): Ракку "raku" and Rəqqədə "rakada" match Raqqa (stem
+"rak"), ракета does not. Short words (under 3 letters) match only themselves. `scripts/
+benchmark_search.py --dictionary` measures what this costs in false hits.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from functools import lru_cache
 
 KEY_VERSION = 1  # bump when a rule changes: indexes built with another version are rebuilt
 MIN_STEM = 3  # letters a stem keeps: shorter ones would match far too many words
+MIN_BARE_STEM = 4  # letters a stem needs to match a word on its own (группа ~ group)
 
 # A word: letters, digits and the combining marks that follow them (Cyrillic and Arabic vowel
 # marks stay inside their word). The page's JavaScript uses the same definition (`browser_rules`).
@@ -45,34 +46,42 @@ _WORD_JS = rf"[\p{{L}}\p{{N}}_][\p{{L}}\p{{N}}_{_MARKS}]*"  # Python's \w is [\p
 _AZ_DIGRAPHS = ((re.compile("ch"), "ç"), (re.compile("ck"), "k"))
 _AZ_LETTERS = {"ş": "sh", "ç": "ch", "x": "kh", "c": "j", "ğ": "g", "ı": "i", "ö": "o", "ü": "u"}
 _SCHWA = ("a", "e")  # the two ways ə is written in other scripts
-_FOLDS = tuple((re.compile(p), r) for p, r in (
-    (r"shch", "sh"), (r"d?zh|dj", "j"), (r"kh", "h"), (r"gh", "g"), (r"ph", "f"), (r"ck", "k"),
-    (r"c(?!h)(?=[eiy])", "s"), (r"c(?!h)", "k"), (r"ts", "s"), (r"ou", "u"), (r"w", "v"), (r"x", "ks"),
-    (r"(?<=[b-df-hj-np-tv-z])y(?=[aeiou])", ""), (r"y", "i"), (r"[gq]", "k"), (r"(.)\1+", r"\1"),
+_QAF = ("k", "g")  # and q: к in Arabic names (Rəqqə, Ракка), г in Turkic words (Sumqayıt, Сумгаит)
+# Applied in order; the first is one pass over the digraphs (leftmost, longest first).
+_DIGRAPHS = {"shch": "sh", "dzh": "j", "zh": "j", "dj": "j", "kh": "h", "gh": "g", "ph": "f", "ck": "k", "ts": "s",
+             "ou": "u", "w": "v", "x": "ks"}
+_FOLDS: tuple[tuple[re.Pattern, str | dict[str, str]], ...] = tuple((re.compile(p), r) for p, r in (
+    ("|".join(sorted(_DIGRAPHS, key=len, reverse=True)), _DIGRAPHS),
+    (r"c(?!h)(?=[eiy])", "s"), (r"c(?!h)", "k"),
+    (r"(?<=[b-df-hj-np-tv-z])y(?=[aeiou])", ""), (r"y", "i"), (r"q", "k"), (r"(.)\1+", r"\1"),
 ))
+_FOLD_SUBS = tuple((p, r if isinstance(r, str) else (lambda m, table=r: table[m.group()])) for p, r in _FOLDS)
+_NOT_KEY = re.compile(r"[^a-z0-9]+")
 _VOWELS = "aeiou"
 
 
-def _key(word: str, azerbaijani: bool, schwa: str = "a") -> str:
+def _key(word: str, azerbaijani: bool, schwa: str = "a", qaf: str = "k") -> str:
     from anyascii import anyascii
 
     text = unicodedata.normalize("NFC", word.casefold())
     if azerbaijani:
         for pattern, replacement in _AZ_DIGRAPHS:
             text = pattern.sub(replacement, text)
-        text = "".join(schwa if c == "ə" else _AZ_LETTERS.get(c, c) for c in text)
-    text = re.sub(r"[^a-z0-9]", "", anyascii(text).lower())
-    for pattern, replacement in _FOLDS:
+        text = "".join(schwa if c == "ə" else qaf if c == "q" else _AZ_LETTERS.get(c, c) for c in text)
+    text = _NOT_KEY.sub("", (text if text.isascii() else anyascii(text)).lower())
+    for pattern, replacement in _FOLD_SUBS:
         text = pattern.sub(replacement, text)
     return text
 
 
 @lru_cache(maxsize=200_000)
 def word_keys(word: str, azerbaijani: bool = False) -> tuple[str, ...]:
-    """'Багдади', 'Baghdadi' -> ('bakdadi',); 'Rəqqədə' in Azerbaijani text -> ('rakada', 'rekede').
-    Empty for a word with no letters or digits."""
-    variants = _SCHWA if azerbaijani and "ə" in word.casefold() else _SCHWA[:1]
-    return tuple(dict.fromkeys(k for schwa in variants if (k := _key(word, azerbaijani, schwa))))
+    """'Багдади', 'Baghdadi' -> ('bagdadi',); 'Rəqqədə' in Azerbaijani text -> ('rakada', 'ragada',
+    'rekede', 'regede'). Empty for a word with no letters or digits."""
+    lower = word.casefold()
+    schwas = _SCHWA if azerbaijani and "ə" in lower else _SCHWA[:1]
+    qafs = _QAF if azerbaijani and "q" in lower else _QAF[:1]
+    return tuple(dict.fromkeys(k for schwa in schwas for qaf in qafs if (k := _key(word, azerbaijani, schwa, qaf))))
 
 
 def words(text: str) -> list[tuple[int, int, str]]:
@@ -91,21 +100,54 @@ def indexed_text(keys: list[tuple[str, ...]]) -> str:
     return " ".join(k for word in keys for k in word)
 
 
+# Inflection endings, as they look in keys. A query word matches its own key; the key followed by
+# an Azerbaijani case or number suffix (the forms after a vowel and after a consonant differ) or
+# English -s; and its stem (the key without a final vowel) followed by a Russian noun or
+# adjective ending. A light stemmer: "Raqqa" finds Ракку and Rəqqədə but not ракета; "zakat"
+# finds заката but not закатать or закатный.
+_RUSSIAN_ENDINGS = ("а я о е ё ы и у ю ь ой ей ом ем ам ям ах ях ами ями ов ев ью ья ье ьи ий ый ая яя ое ее ые ие "
+                    "ого его ому ему ым им ых их ую юю ою ею ии ия ию ием иях иям иями").split()
+_AZERBAIJANI_SUFFIXES = ("da də dan dən ya yə a ə ı i u ü nı ni nu nü nın nin nun nün ın in un ün na nə la lə "
+                         "lar lər ları ləri dakı dəki dır dir sı si su sü mız miz ımız imiz").split()
+_ENGLISH_ENDINGS = ("s", "es")  # plurals and possessives (group's -> grups)
+
+
+def _suffixes(stem: str, stem_key: str, endings: list[str], azerbaijani: bool) -> tuple[str, ...]:
+    """How `endings` look in keys after `stem` (whose key is `stem_key`), which the keys' folds may change."""
+    keys = (_key(stem + e, azerbaijani) for e in endings)
+    return tuple(sorted({k[len(stem_key):] for k in keys if k.startswith(stem_key)} - {""}))
+
+
+RUSSIAN_ENDINGS = _suffixes("бак", "bak", _RUSSIAN_ENDINGS, False)
+AZ_AFTER_VOWEL = _suffixes("rəqqə", "raka", [e for e in _AZERBAIJANI_SUFFIXES if e[0] not in "aəıiuü"], True)
+AZ_AFTER_CONSONANT = _suffixes("qrup", "krup", [e for e in _AZERBAIJANI_SUFFIXES if e[0] not in "ny"], True)
+
+
 @dataclass(frozen=True)
 class QueryTerm:
     word: str  # as typed
     keys: tuple[str, ...]  # read as Azerbaijani and not
-    stems: tuple[str, ...]  # each key without a final vowel, where that leaves MIN_STEM letters
+    forms: frozenset[str]  # the keys of the words it matches: its keys, and its stems with an ending
 
     def matches(self, keys: tuple[str, ...]) -> bool:
-        return any(k.startswith(s) for k in keys for s in self.stems)
+        return any(k in self.forms for k in keys)
 
     def exact(self, keys: tuple[str, ...]) -> bool:
         return any(k in self.keys for k in keys)
 
 
-def _stem(key: str) -> str:
-    return key[:-1] if key[-1] in _VOWELS and len(key) - 1 >= MIN_STEM else key
+def _forms(key: str) -> set[str]:
+    """The keys of the words `key` matches; a short key ("мы") matches itself only."""
+    if len(key) < MIN_STEM:
+        return {key}
+    vowel_final = key[-1] in _VOWELS
+    stem = key[:-1] if vowel_final and len(key) - 1 >= MIN_STEM else key
+    azerbaijani = AZ_AFTER_VOWEL if vowel_final else AZ_AFTER_CONSONANT
+    # The stem takes the other languages' endings too (группа: Azerbaijani qrup-da, English group's), and
+    # none, where it is long enough not to be another common word (группа: group; but Raqqa: not рак).
+    bare = {stem} if len(stem) >= MIN_BARE_STEM else set()
+    return ({key} | bare | {stem + e for e in RUSSIAN_ENDINGS + AZ_AFTER_CONSONANT + _ENGLISH_ENDINGS}
+            | {key + e for e in azerbaijani + _ENGLISH_ENDINGS})
 
 
 def query_terms(query: str) -> list[QueryTerm]:
@@ -114,7 +156,7 @@ def query_terms(query: str) -> list[QueryTerm]:
     for _, _, word in words(query):
         keys = tuple(dict.fromkeys(word_keys(word) + word_keys(word, azerbaijani=True)))
         if keys and keys not in terms:
-            terms[keys] = QueryTerm(word, keys, tuple(dict.fromkeys(_stem(k) for k in keys)))
+            terms[keys] = QueryTerm(word, keys, frozenset(f for k in keys for f in _forms(k)))
     return list(terms.values())
 
 
@@ -129,7 +171,11 @@ def browser_rules(texts: list[str] | None = None) -> dict:
     from anyascii import anyascii
 
     chars = set(_BASE_ALPHABETS) | {c for text in texts or () for c in text.casefold()}
-    return {"version": KEY_VERSION, "min_stem": MIN_STEM, "vowels": _VOWELS, "word": _WORD_JS,
+    return {"version": KEY_VERSION, "min_stem": MIN_STEM, "min_bare_stem": MIN_BARE_STEM, "vowels": _VOWELS,
+            "word": _WORD_JS,
+            "endings": {"russian": RUSSIAN_ENDINGS, "az_after_vowel": AZ_AFTER_VOWEL,
+                        "az_after_consonant": AZ_AFTER_CONSONANT, "english": _ENGLISH_ENDINGS},
             "chars": {c: re.sub(r"[^a-z0-9]", "", anyascii(c).lower()) for c in sorted(chars)},
             "az_digraphs": [(p.pattern, r) for p, r in _AZ_DIGRAPHS], "az_letters": _AZ_LETTERS,
-            "schwa": list(_SCHWA), "folds": [(p.pattern, r.replace("\\1", "$1")) for p, r in _FOLDS]}
+            "schwa": list(_SCHWA), "qaf": list(_QAF),
+            "folds": [(p.pattern, r.replace("\\1", "$1") if isinstance(r, str) else r) for p, r in _FOLDS]}
