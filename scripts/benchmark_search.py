@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from toolkit.corpus import search, update_index  # noqa: E402
+from toolkit.corpus import update_index  # noqa: E402
+from toolkit.search import search  # noqa: E402
 from toolkit.search_keys import query_terms, word_keys  # noqa: E402
 
 QUERIES = ["Raqqa", "Ракка", "Rəqqə", "Baghdadi", "Багдади", "zakat", "закят", "group", "группа", "Sumqayit",

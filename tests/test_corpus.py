@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.corpus import CORPUS_NAME, CorpusError, search, update_index
+from toolkit.corpus import CORPUS_NAME, CorpusError, update_index
+from toolkit.search import search
 from toolkit.search_keys import query_terms, word_keys
 from toolkit.transcript import MediaInfo, Segment, Transcript
 

@@ -115,3 +115,11 @@ def test_subtitled_video_needs_the_media(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="gone.mp4: cannot write x.subtitled.mkv: no such file"):
         get_writer("mkv").write(t, tmp_path / "x.subtitled.mkv")
     assert os.listdir(tmp_path) == []
+
+
+def test_subtitled_video_name_fits(run_pipeline, tmp_path: Path) -> None:
+    """A stem that fits the text outputs (255 bytes with .json) gets a shortened name for its longer extension."""
+    transcript = run_pipeline("azeri_music", **FULL)
+    stem = "L" * 250
+    path = get_writer("mkv").write(transcript, tmp_path / f"{stem}.subtitled.mkv")
+    assert path.name.endswith(".subtitled.mkv") and len(path.name.encode()) == 255 and path.is_file()

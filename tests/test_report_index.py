@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.corpus import search, update_index
+from toolkit.corpus import update_index
 from toolkit.report import build_reports, render_report
+from toolkit.search import search
 from toolkit.search_keys import text_keys, words
 
 from .test_report import HOSTILE, SAMPLES, Page, browser, confession, hostile, hostile_media, needs_browser  # noqa: F401

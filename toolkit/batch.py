@@ -37,7 +37,7 @@ from .manifest import (
     writer_options_for,
 )
 from .utils import NAME_MAX, ToolkitWarning, fit_name
-from .writers import DEFAULT_FORMATS, available_formats, extension_of
+from .writers import DEFAULT_FORMATS, NOT_IN_ALL, available_formats, extension_of
 
 if TYPE_CHECKING:
     from .pipeline import PipelineOptions
@@ -56,7 +56,8 @@ def _assign_stems(files: list[Path], manifest: Manifest | None = None) -> list[s
     input's outputs. A stem too long for a file name with its longest extension is shortened
     with a hash of the whole name.
     """
-    limit = NAME_MAX - 1 - max(len(extension_of(f)) for f in available_formats())
+    # (the subtitled video fits its own longer name: see mux.py)
+    limit = NAME_MAX - 1 - max(len(extension_of(f)) for f in available_formats() if f not in NOT_IN_ALL)
     records = manifest.records if manifest else {}
     keys = {os.path.abspath(p) for p in files}
     used: set[str] = {str(r.get("stem", "")).lower() for k, r in records.items() if k not in keys and r.get("stem")}

@@ -65,7 +65,8 @@ def _clock(t: float) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .corpus import CorpusError, corpus_path, search, update_index
+    from .corpus import CorpusError, corpus_path, update_index
+    from .search import search
 
     if not Path(args.folder).is_dir():
         print(f"toolkit: {args.folder}: no such folder", file=sys.stderr)

@@ -19,6 +19,7 @@ from typing import IO
 
 from .language_codes import MULTIPLE, UNDETERMINED, iso639_2b, language_name
 from .transcript import Transcript
+from .utils import NAME_MAX, fit_name, temp_path
 from .writers import ResultWriter, SrtWriter
 
 MAJORITY_SHARE = 0.8  # of the speech: below it, the original track is tagged "mul" (multiple languages)
@@ -52,6 +53,9 @@ class SubtitledVideoWriter(ResultWriter):
         from .media import MediaError, ffmpeg_executable, probe
 
         path = Path(path)
+        if len(os.fsencode(path.name)) > NAME_MAX:  # a stem that fits the other outputs' shorter extensions
+            cut = fit_name(path.name[:-len(self.extension) - 1], NAME_MAX - len(self.extension) - 1)
+            path = path.with_name(f"{cut}.{self.extension}")
         media = Path(transcript.media.path)
         try:
             streams = probe(media).streams
@@ -60,7 +64,7 @@ class SubtitledVideoWriter(ResultWriter):
         existing = [s for s in streams if s.codec_type == "subtitle"]
         has_translation = any(seg.translation.get(self.target, "").strip() for seg in transcript.segments)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = temp_path(path)  # the batch's cleanup knows these names
         with tempfile.TemporaryDirectory(prefix="toolkit-mux-") as work:
             tracks = [(SrtWriter(subtitles="original", target=self.target), track_language(transcript),
                        _original_title(transcript))]
