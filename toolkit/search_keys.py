@@ -13,8 +13,8 @@ usual Latin spellings of the same sound agree:
   ts -> s, ou -> u, w -> v, x -> ks; English c is s before e/i/y and k elsewhere (Islamic ~
   исламик); a y between a consonant and a vowel is dropped (закят "zakyat" ~ zakat), other
   y's are i.
-- q is k (Arabic qaf: Raqqa, Ракка; Iraq, Ирак); in Azerbaijani text it is also g, as it sounds
-  in Turkic words (Sumqayıt, Сумгаит; qrup, группа), so such a word gets both keys.
+- q is k (Arabic qaf: Raqqa, Ракка; Iraq, Ирак) and also g, as it sounds in Azerbaijani words
+  (Sumqayıt, Сумгаит; qrup, группа), so a word with q gets both keys.
 - doubled letters are single (Raqqa, Ракка -> raka).
 
 A query is read both ways (as Azerbaijani and not), and a query word matches a word whose key
@@ -67,7 +67,8 @@ def _key(word: str, azerbaijani: bool, schwa: str = "a", qaf: str = "k") -> str:
     if azerbaijani:
         for pattern, replacement in _AZ_DIGRAPHS:
             text = pattern.sub(replacement, text)
-        text = "".join(schwa if c == "ə" else qaf if c == "q" else _AZ_LETTERS.get(c, c) for c in text)
+        text = "".join(schwa if c == "ə" else _AZ_LETTERS.get(c, c) for c in text)
+    text = text.replace("q", qaf)
     text = _NOT_KEY.sub("", (text if text.isascii() else anyascii(text)).lower())
     for pattern, replacement in _FOLD_SUBS:
         text = pattern.sub(replacement, text)
@@ -80,7 +81,7 @@ def word_keys(word: str, azerbaijani: bool = False) -> tuple[str, ...]:
     'rekede', 'regede'). Empty for a word with no letters or digits."""
     lower = word.casefold()
     schwas = _SCHWA if azerbaijani and "ə" in lower else _SCHWA[:1]
-    qafs = _QAF if azerbaijani and "q" in lower else _QAF[:1]
+    qafs = _QAF if "q" in lower else _QAF[:1]  # an Azerbaijani name in English text too (Sumqayit)
     return tuple(dict.fromkeys(k for schwa in schwas for qaf in qafs if (k := _key(word, azerbaijani, schwa, qaf))))
 
 
