@@ -24,7 +24,7 @@ def test_batch_with_bad_inputs(bad_inputs, tmp_path):
     assert "1 done, 3 failed" in proc.stderr
     transcripts = sorted(p.name for p in out.iterdir()
                          if p.name not in ("manifest.jsonl", "speakers.json", ".speakers.cache.json",
-                                       "corpus.sqlite"))
+                                       "corpus.sqlite", "index.html"))
     assert transcripts == [f"azeri_music.{x}" for x in ("html", "json", "srt", "tsv", "txt", "vtt")]
     data = json.loads((out / "azeri_music.json").read_text(encoding="utf-8"))
     assert data["segments"] and all(s["language"] == "az" for s in data["segments"])
@@ -34,7 +34,12 @@ def test_batch_with_bad_inputs(bad_inputs, tmp_path):
     found = subprocess.run([sys.executable, "-m", "toolkit", "search", str(out), word.upper(), "--json"],
                            capture_output=True, text=True)
     assert found.returncode == 0, found.stderr
-    assert first["start"] in [h["start"] for h in json.loads(found.stdout)]
+    hits = {h["start"]: h for h in json.loads(found.stdout)}
+    assert first["start"] in hits
+    people = json.loads((out / "speakers.json").read_text(encoding="utf-8"))["identities"]
+    person = next(p for p in people if any(a["file"] == "azeri_music.json" and a["speaker"] == first["speaker"]
+                                           for a in p["appearances"]))
+    assert hits[first["start"]]["identity"] == (person["name"] or person["id"])  # the person across the folder
 
 
 @pytest.mark.parametrize("args, message", [

@@ -232,3 +232,27 @@ def test_library_objects_hold_plain_floats(pipeline_outputs: Path, run_pipeline)
     values = [v for s in transcript.segments for v in (s.start, s.end, s.language_confidence)]
     values += [v for s in transcript.segments for w in s.words for v in (w.start, w.end, w.probability)]
     assert values and {type(v) for v in values} == {float}
+
+
+def test_identities_follow_speakers_json(tmp_path: Path) -> None:
+    """The person across files comes from OUTDIR/speakers.json (toolkit link, run by every batch)."""
+    from toolkit.corpus import SPEAKERS_FILE
+    from toolkit.linking import SPEAKERS_NAME
+
+    assert SPEAKERS_FILE == SPEAKERS_NAME
+    _write(tmp_path, "a", "Мы приехали в Ракку весной")
+    _write(tmp_path, "b", "Raqqa again")
+    update_index(tmp_path)
+    assert {h.identity for h in search(tmp_path, "Raqqa")} == {None}
+
+    def link(name: str | None) -> None:
+        people = {"identities": [{"id": "PERSON_001", "name": name, "appearances": [
+            {"file": "a.json", "speaker": "SPEAKER_00"}, {"file": "b.json", "speaker": "SPEAKER_00"}]}]}
+        (tmp_path / SPEAKERS_FILE).write_text(json.dumps(people), encoding="utf-8")
+
+    link(None)
+    update_index(tmp_path)  # no transcript changed: the identities still follow
+    assert sorted(h.stem for h in search(tmp_path, "Raqqa", speaker="person_001")) == ["a", "b"]
+    link("Rashid Mammadov")
+    update_index(tmp_path)
+    assert [h.identity for h in search(tmp_path, "Raqqa")] == ["Rashid Mammadov"] * 2

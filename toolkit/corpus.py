@@ -17,7 +17,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +30,9 @@ CORPUS_NAME = "corpus.sqlite"
 SCHEMA_VERSION = 1
 INDEX_VERSION = SCHEMA_VERSION * 1000 + KEY_VERSION  # PRAGMA user_version: another value rebuilds the index
 _FILES_PER_COMMIT = 100  # an interrupted first build of a large folder keeps what it committed
+SPEAKERS_FILE = "speakers.json"  # linking.SPEAKERS_NAME, named here so that a search need not import linking
 BUSY_TIMEOUT_S = 60.0  # another process writing (a second batch on the same folder) is waited for
 
-# (stem, speaker label) -> a person's identity across the collection, or None. Speaker linking
-# (OUTDIR/speakers.json) plugs in here; until then the column stays empty.
-IdentityLookup = Callable[[str, str], "str | None"]
 
 _SCHEMA = """
 CREATE TABLE files (
@@ -61,7 +59,8 @@ CREATE TABLE segments (
     translation TEXT NOT NULL,
     flags TEXT NOT NULL                 -- comma-separated, e.g. translation_unreliable
 );
-CREATE INDEX segments_file ON segments(file_id);
+CREATE INDEX segments_file ON segments(file_id, speaker);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);  -- speakers_sha256: the speakers.json the identities are from
 -- detail=full: bm25 over thousands of hits ranks 2.5x faster than with detail=column (measured)
 CREATE VIRTUAL TABLE segment_keys USING fts5(original, translation, tokenize='ascii');
 CREATE VIRTUAL TABLE segment_vocabulary USING fts5vocab(segment_keys, 'row');  -- the keys present
@@ -117,11 +116,11 @@ def _open_for_update(path: Path) -> tuple[sqlite3.Connection, bool]:
     return db, True
 
 
-def _segment_rows(transcript: Transcript, stem: str, target: str | None,
-                  identities: IdentityLookup | None) -> list[tuple]:
+def _segment_rows(transcript: Transcript, target: str | None) -> list[tuple]:
     rows = []
     for i, seg in enumerate(transcript.segments):
-        identity = identities(stem, seg.speaker) if identities else None
+        match = transcript.matches.get(seg.speaker)  # named from a voice library, until speakers.json says more
+        identity = match.name if match else None
         rows.append((i, seg.start, seg.end, seg.speaker, identity, seg.language, seg.text.strip(),
                      seg.translation.get(target, "").strip() if target else "", ",".join(seg.flags)))
     return rows
@@ -145,7 +144,7 @@ def _delete_file(db: sqlite3.Connection, file_id: int) -> None:
 
 
 def _index_file(db: sqlite3.Connection, stem: str, st: os.stat_result, sha: str, transcript: Transcript,
-                target: str, identities: IdentityLookup | None) -> None:
+                target: str) -> None:
     target_used = _target(transcript, target)
     cur = db.execute(
         "INSERT INTO files (stem, json_size, json_mtime_ns, json_sha256, media_path, duration, target, indexed) "
@@ -153,7 +152,7 @@ def _index_file(db: sqlite3.Connection, stem: str, st: os.stat_result, sha: str,
         (stem, st.st_size, st.st_mtime_ns, sha, transcript.media.path, float(transcript.media.duration or 0.0),
          target_used, time.strftime("%Y-%m-%dT%H:%M:%S%z")))
     file_id = cur.lastrowid
-    rows = _segment_rows(transcript, stem, target_used, identities)
+    rows = _segment_rows(transcript, target_used)
     first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM segments").fetchone()[0]  # ids given: one batch insert
     db.executemany("INSERT INTO segments (id, file_id, position, start, end, speaker, identity, language, original, "
                    "translation, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -161,6 +160,32 @@ def _index_file(db: sqlite3.Connection, stem: str, st: os.stat_result, sha: str,
     db.executemany("INSERT INTO segment_keys (rowid, original, translation) VALUES (?, ?, ?)",
                    [(first + i, indexed_text(text_keys(row[6], row[5])), indexed_text(text_keys(row[7], target_used)))
                     for i, row in enumerate(rows)])
+
+
+def _apply_identities(db: sqlite3.Connection, outdir: Path, changed: bool) -> None:
+    """The person each speaker is across the collection, from OUTDIR/speakers.json (`toolkit link`,
+    run by every batch): its name, else its PERSON_nnn. Redone when that file or the index changed."""
+    path = outdir / SPEAKERS_FILE
+    try:
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        sha = ""
+    row = db.execute("SELECT value FROM meta WHERE key = 'speakers_sha256'").fetchone()
+    if not changed and row and row[0] == sha:
+        return
+    from .linking import read_speakers_file  # numpy and the clustering: only when there is something to read
+
+    document = read_speakers_file(path) if sha else None
+    by_file = {stem: fid for fid, stem in db.execute("SELECT id, stem FROM files")}
+    updates = []
+    for person in (document or {}).get("identities", []):
+        label = person.get("name") or person.get("id")
+        for appearance in person.get("appearances") or []:
+            file_id = by_file.get(Path(str(appearance.get("file", ""))).stem)
+            if label and file_id is not None:
+                updates.append((str(label), file_id, str(appearance.get("speaker", ""))))
+    db.executemany("UPDATE segments SET identity = ? WHERE file_id = ? AND speaker = ?", updates)
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('speakers_sha256', ?)", (sha,))
 
 
 def follow_batch(outdir: str | Path) -> IndexUpdate | CorpusError:
@@ -174,7 +199,7 @@ def follow_batch(outdir: str | Path) -> IndexUpdate | CorpusError:
 
 
 def update_index(outdir: str | Path, stems: Iterable[str] | None = None, *, rebuild: bool = False,
-                 target: str = "en", identities: IdentityLookup | None = None) -> IndexUpdate:
+                 target: str = "en") -> IndexUpdate:
     """Bring `OUTDIR/corpus.sqlite` up to date with the transcripts in OUTDIR.
 
     Only new or changed transcripts are read; those whose JSON is gone are dropped. `stems`
@@ -230,7 +255,7 @@ def update_index(outdir: str | Path, stems: Iterable[str] | None = None, *, rebu
                     result.removed.append(stem)
                 result.skipped.append(json_path.name)
                 continue
-            _index_file(db, stem, st, sha, transcript, target, identities)
+            _index_file(db, stem, st, sha, transcript, target)
             (result.updated if record else result.added).append(stem)
             pending += 1
             if pending >= _FILES_PER_COMMIT:
@@ -243,6 +268,7 @@ def update_index(outdir: str | Path, stems: Iterable[str] | None = None, *, rebu
                 if stem not in on_disk:
                     _delete_file(db, fid)
                     result.removed.append(stem)
+        _apply_identities(db, outdir, changed=bool(result.added or result.updated or result.removed))
         db.execute("COMMIT")
         result.segments = db.execute("SELECT count(*) FROM segments").fetchone()[0]
     except sqlite3.Error as e:

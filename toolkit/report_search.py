@@ -29,11 +29,12 @@ def search_data(reports: list[tuple[str, Transcript]], target: str = "en",
         files.append([href, Path(transcript.media.path).name or href])
         for seg in transcript.segments:
             original, translation = seg.text.strip(), seg.translation.get(target, "").strip()
-            segments.append([i, round(seg.start, 3), round(seg.end, 3), seg.speaker, seg.language, original,
+            speaker = transcript.speaker_label(seg.speaker)  # a voice library's name where it recognised one
+            segments.append([i, round(seg.start, 3), round(seg.end, 3), speaker, seg.language, original,
                              translation, _joined(text_keys(original, seg.language)),
                              _joined(text_keys(translation, target))])
             texts += [original, translation]
-            speakers.add(seg.speaker)
+            speakers.add(speaker)
             languages.add(seg.language)
     return {"files": files, "segments": segments, "target": target,
             "speakers": sorted(speakers),

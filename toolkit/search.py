@@ -119,7 +119,7 @@ def search(outdir: str | Path, query: str, *, speaker: str | None = None, langua
     params: list = []
     filters = ""
     if speaker:
-        filters += " AND (s.speaker = ? OR s.identity = ?)"
+        filters += " AND (s.speaker = ? OR s.identity = ? COLLATE NOCASE)"
         params += [speaker, speaker]
     if language:
         filters += " AND s.language = ?"
