@@ -17,7 +17,8 @@ import numpy as np
 from . import media as media_io
 from . import models
 from .asr import DecodeOptions, RegionRecognizer, Window
-from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId, decide_and_decode
+from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId
+from .recognize import recognize
 from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript, VoiceMatch, VoicePrint
 from .translate import REASONS, RoutedTranslator, TranslationOptions, TranslationRequest, failed_result, load_translator
 from .utils import chunks
@@ -31,7 +32,10 @@ ProgressHook = Callable[[str, float, float], None]
 class PipelineOptions:
     """Everything that shapes a transcript; the CLI builds one, the library accepts one."""
 
-    languages: tuple[str, ...] = DEFAULT_CANDIDATES  # every language decision picks among these
+    languages: tuple[str, ...] = DEFAULT_CANDIDATES  # the languages expected; every decision starts from these
+    # True: every segment is labelled with a candidate. False: a well-heard language outside the
+    # candidates that the audio hears confidently (Arabic, English, ...) is labelled as itself.
+    languages_only: bool = False
     model: str = models.DEFAULT_WHISPER  # bundled size, hub name, or CTranslate2 folder
     device: str = "auto"  # auto | cpu | cuda
     compute_type: str = "auto"  # auto: float16 on CUDA, int8 on CPU
@@ -163,8 +167,22 @@ def merge_turns(turns: list[Turn], max_gap: float, max_length: float) -> list[Tu
     return merged
 
 
+def turn_joints(windows: list[Turn], turns: list[Turn]) -> list[tuple[float, ...]]:
+    """For each merged window, the pauses between the turns merged into it (where a language
+    change is cut first)."""
+    joints: list[tuple[float, ...]] = []
+    i = 0
+    for window in windows:
+        inside = []
+        while i < len(turns) and turns[i].end <= window.end + 1e-9:
+            inside.append(turns[i])
+            i += 1
+        joints.append(tuple((a.end + b.start) / 2 for a, b in zip(inside, inside[1:], strict=False)))
+    return joints
+
+
 def _segment(decision: LanguageDecision, turn: Turn) -> Segment | None:
-    """One segment per decoding window: one speaker, one language, one translation."""
+    """One segment per piece of a decoding window: one speaker, one language, one translation."""
     decoded = decision.decoded
     if not decoded.text:
         return None
@@ -201,6 +219,7 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     with _timed(timings, "diarize"):
         turns, diarization_model = speaker_turns(audio, regions, options, progress)
     windows = merge_turns(turns, options.merge_gap_s, options.max_window_s)
+    joints = dict(zip(windows, turn_joints(windows, turns), strict=True))
 
     segments: list[Segment] = []
     notes: list[str] = media_io.damage_notes(info)  # damaged audio: said first, since it bears on every time
@@ -209,10 +228,10 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     progress("transcribe", 0.0, total)
     for batch in chunks(windows, recognizer.batch_size):
         with _timed(timings, "transcribe"):
-            regions = [recognizer.window(audio, turn.start, turn.end) for turn in batch]
-            decisions = decide_and_decode(recognizer, regions, options.languages, text_id)
-            kept = [(segment, region) for turn, region, decision in zip(batch, regions, decisions, strict=True)
-                    if (segment := _segment(decision, turn))]
+            found = recognize(recognizer, audio, [(t.start, t.end) for t in batch], text_id,
+                              outsiders=not options.languages_only, joints=[joints[t] for t in batch])
+            kept = [(segment, piece.window) for turn, pieces in zip(batch, found, strict=True) for piece in pieces
+                    if (segment := _segment(piece.decision, turn))]
         segments.extend(segment for segment, _ in kept)
         by_audio = [(s, r) for s, r in kept if translator and translator.translates_audio(s.language)]
         if by_audio:
@@ -233,13 +252,14 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     transcript = Transcript(
         media=info, segments=sorted(segments, key=lambda s: s.start), languages=list(options.languages),
         models={"asr": models.describe_whisper(options.model, runtime),
-                "language_id": "whisper audio probabilities + lingua text ID over the candidates",
+                "language_id": "whisper audio probabilities (per region, probes for switches) + lingua text ID",
                 "vad": "silero (faster-whisper)"},
         timings=timings, notes=notes, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         voices=voices, matches=matches,
     )
     if diarization_model:
         transcript.models["diarization"] = diarization_model
+    notes.extend(outsider_notes(transcript.segments, options.languages))
     if translator:
         transcript.models["translation"] = translator.name
         if options.translator == "auto" and "whisper" in translator.name:
@@ -247,6 +267,16 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
                          "it can read fluently and be wrong; a line marked [?] says why, a line without a mark is "
                          "still a draft (README, Translation: how to get a real MT model)")
     return transcript
+
+
+def outsider_notes(segments: list[Segment], candidates: tuple[str, ...]) -> list[str]:
+    """One line per language heard outside the candidates, e.g. "1 segment in ar, not among the candidates"."""
+    counts: dict[str, int] = {}
+    for s in segments:
+        if s.language not in candidates:
+            counts[s.language] = counts.get(s.language, 0) + 1
+    return [f"{n} segment{'s' if n > 1 else ''} in {lang}, not among the candidates ({', '.join(candidates)})"
+            for lang, n in counts.items()]
 
 
 def _apply_translations(translator: RoutedTranslator, segments: list[Segment], target: str, notes: list[str],

@@ -46,7 +46,7 @@ class Segment:
     start: float
     end: float
     text: str
-    language: str  # ISO 639-1, always one of the run's candidate languages
+    language: str  # ISO 639-1: a candidate, or a well-heard language outside them (then in the notes)
     speaker: str = DEFAULT_SPEAKER
     language_confidence: float = 1.0  # fused audio+text evidence for `language`, 0..1
     words: list[Word] = field(default_factory=list)
