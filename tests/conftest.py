@@ -4,30 +4,30 @@ pipeline runs that several test modules read (each sample is transcribed once pe
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
+SCENES = ROOT / "tests" / "data"  # built with scripts/make_scenes.py
 SHARED_BENCH = ROOT.parent / "shared" / "bench"
 
 
+def media(name: str) -> Path:
+    """A sample (samples/) or a test scene (tests/data/) by name."""
+    return next(p for p in (SAMPLES / f"{name}.mp4", SCENES / f"{name}.mp4") if p.is_file())
+
+
 def truth(name: str) -> dict:
-    return json.loads((SAMPLES / f"{name}.truth.json").read_text(encoding="utf-8"))
+    return json.loads(media(name).with_suffix(".truth.json").read_text(encoding="utf-8"))
 
 
 def score(name: str, transcript) -> dict:
-    """The shared benchmark scorer (../shared/bench/score.py, beside the checkout in CI)."""
-    if not (SHARED_BENCH / "score.py").is_file():
-        pytest.skip(f"the shared scorer is not at {SHARED_BENCH}")
-    sys.path.insert(0, str(SHARED_BENCH))
-    try:
-        import score as scorer
-    finally:
-        sys.path.pop(0)
-    return scorer.score(truth(name), transcript.to_dict())
+    """The project's own evaluation (toolkit.evaluate), which a test holds to the shared scorer."""
+    from toolkit.evaluate import evaluate
+
+    return evaluate(truth(name), transcript).to_dict()
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +58,7 @@ def run_pipeline():
     def run(name: str, **options):
         key = (name, tuple(sorted(options.items())))
         if key not in _RUNS:
-            _RUNS[key] = toolkit.transcribe(SAMPLES / f"{name}.mp4", **options)
+            _RUNS[key] = toolkit.transcribe(media(name), **options)
         return _RUNS[key]
 
     return run

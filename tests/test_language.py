@@ -49,3 +49,21 @@ def test_text_cannot_bring_back_a_language_the_audio_ruled_out():
     assert not audio_allows(azerbaijani_like, "en") and not audio_allows(azerbaijani_like, "ru")
     assert audio_allows(azerbaijani_like, "az")  # low-resource: Whisper's low p(az) proves nothing
     assert audio_allows(audio_evidence({"ru": 0.7, "en": 0.25}, CANDIDATES), "en")
+
+
+def test_a_confident_language_outside_the_candidates_is_itself():
+    verse = audio_evidence({"ar": 0.92, "fa": 0.03, "hu": 0.02}, CANDIDATES)
+    assert verse.primary == "ar" and verse.alternatives == () and verse.clear
+    strict = audio_evidence({"ar": 0.92, "fa": 0.03, "hu": 0.02}, CANDIDATES, outsiders=False)
+    assert strict.primary == "az" and "ar" not in strict.masses
+    # 0.5-0.8: decoded beside the candidate the audio leaves possible, and the better decode wins
+    doubtful = audio_evidence({"de": 0.5, "ru": 0.06, "az": 0.03, "tr": 0.08}, CANDIDATES)
+    assert doubtful.primary == "de" and doubtful.alternatives == ("az",) and not doubtful.clear
+    # measured on Azerbaijani turns: an outside well-heard language at 0.3 (fr) does not count
+    assert audio_evidence({"fr": 0.30, "fa": 0.18, "az": 0.04}, CANDIDATES).primary == "az"
+
+
+def test_turkish_is_never_an_outsider_while_azerbaijani_is_a_candidate():
+    ev = audio_evidence({"tr": 0.95, "en": 0.02}, CANDIDATES)
+    assert ev.primary == "az" and "tr" not in ev.masses
+    assert audio_evidence({"uk": 0.9}, CANDIDATES).primary == "ru"  # a relative, not an outsider

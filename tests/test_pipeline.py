@@ -118,3 +118,36 @@ def test_batched_decoding_matches_one_region_at_a_time(run_pipeline):
         assert (a.text, a.language, a.speaker) == (b.text, b.language, b.speaker)
         assert abs(a.start - b.start) <= 0.02 and abs(a.end - b.end) <= 0.02
         assert a.translation == b.translation
+
+
+def _languages_under(segment, turns) -> set[str]:
+    """The truth languages a segment covers (overlap over 0.3 s with a truth turn)."""
+    return {t["language"] for t in turns if min(segment.end, t["end"]) - max(segment.start, t["start"]) > 0.3}
+
+
+def test_switch_inside_one_turn_is_cut(run_pipeline):
+    # one voice says Azerbaijani, then English, then Azerbaijani, with 30-50 ms pauses (tests/data,
+    # scripts/make_scenes.py): before switch detection the whole turn came out as one `az` segment
+    # (language accuracy 0.71, English CER 0.22)
+    transcript = run_pipeline("scene_switch_en", **FULL)
+    _check_invariants(transcript, truth("scene_switch_en")["duration"])
+    result = score("scene_switch_en", transcript)
+    assert result["lid_accuracy"] >= 0.95, result
+    assert result["cer"]["en"] <= 0.15 and result["cer"]["ru"] <= 0.10, result
+    assert result["words_outside_turns"] == 0, result
+    for seg in transcript.segments:
+        assert len(_languages_under(seg, truth("scene_switch_en")["turns"])) == 1, seg
+    switcher = {s.language for s in transcript.segments if s.speaker == transcript.segments[1].speaker}
+    assert switcher == {"az", "en"}
+
+
+def test_language_outside_the_candidates_is_labelled_and_noted(run_pipeline):
+    transcript = run_pipeline("scene_outsiders", **FULL, languages=("az", "ru"))
+    result = score("scene_outsiders", transcript)
+    assert result["lid_accuracy"] == 1.0, result
+    english = [s for s in transcript.segments if s.language == "en"]
+    assert len(english) == 2 and all(s.translation["en"] == s.text for s in english)
+    assert "2 segments in en, not among the candidates (az, ru)" in transcript.notes
+    strict = run_pipeline("scene_outsiders", **FULL, languages=("az", "ru"), languages_only=True)
+    assert {s.language for s in strict.segments} <= {"az", "ru"}
+    assert not any("not among the candidates" in n for n in strict.notes)

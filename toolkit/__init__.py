@@ -1,6 +1,7 @@
 """Multilingual video transcripts: who said what, in which language, when, and what it means in English."""
 
 from .batch import FileResult, transcribe_many
+from .evaluate import Evaluation, evaluate
 from .pipeline import PipelineOptions, transcribe
 from .transcript import MediaInfo, Segment, Speaker, Transcript, Word
 from .translate import TranslationOptions
@@ -8,6 +9,6 @@ from .writers import get_writer
 
 __all__ = [
     "PipelineOptions", "TranslationOptions", "transcribe", "transcribe_many", "FileResult",
-    "Transcript", "Segment", "Word", "Speaker", "MediaInfo", "get_writer",
+    "Transcript", "Segment", "Word", "Speaker", "MediaInfo", "get_writer", "evaluate", "Evaluation",
 ]
 __version__ = "0.1.0"

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "subtitle tracks) or 'all' (all but mkv) (default: %(default)s)")
     t.add_argument("--languages", default=",".join(PipelineOptions.languages), type=_csv,
                    help="candidate languages, ISO 639-1 (default: %(default)s)")
+    t.add_argument("--languages-only", action="store_true",
+                   help="label every segment with a candidate; by default a well-heard language outside them "
+                        "(Arabic, English, ...) that Whisper hears confidently is labelled as itself and noted")
     t.add_argument("--model", default=PipelineOptions.model,
                    help="Whisper model: 'base' (bundled, offline), a hub name such as large-v3 "
                         "(downloaded when online), or a CTranslate2 model folder")
@@ -84,7 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("folder")
     add_voice_commands(sub)
     add_corpus_commands(sub)
+    _add_evaluate(sub)
     return parser
+
+
+def _add_evaluate(sub) -> None:
+    e = sub.add_parser("evaluate", help="score a transcript against an annotated truth file",
+                       description="Score a transcript JSON against a truth file (the shape of samples/*.truth.json): "
+                                   "WER/CER per language, language accuracy per turn, DER, speaker count, chrF of "
+                                   "the translation, boundary error, words outside the truth turns.")
+    e.add_argument("truth", help="truth JSON: speaker turns with language, text and (optionally) translation_en")
+    e.add_argument("hypothesis", help="transcript JSON written by `toolkit transcribe`")
+    e.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    e.set_defaults(handler=_cmd_evaluate)
 
 
 def options_from_args(args: argparse.Namespace) -> PipelineOptions:
@@ -156,6 +171,28 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(printable(f"toolkit: no transcripts (*.json) in {args.folder}; nothing written"), file=sys.stderr)
         return 1
     return 1 if caught else 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    try:
+        from .evaluate import evaluate
+
+        scores = evaluate(args.truth, args.hypothesis).to_dict()
+    except ImportError as e:
+        print(printable(f"toolkit: evaluate needs the eval extra (pip install 'toolkit[eval]'): {e}"),
+              file=sys.stderr)
+        return 2
+    except (OSError, ValueError, KeyError, TypeError) as e:  # unreadable or malformed files
+        print(printable(f"toolkit: {e}"), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(scores, ensure_ascii=False))
+    else:
+        for key, value in scores.items():
+            print(f"{key:20s} {value}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ MIN_PIECE_S = 1.0  # a shorter stretch in another language is not split off
 # probes in a row that must agree before a language other than the region's counts: single 2 s
 # probes of the synthetic Azerbaijani voice over music measured p(de) 0.86 and p(en) 0.62
 MIN_PROBES = 2
+MIN_GAP_S = 0.02  # s between two decoded words that counts as a pause
 SNAP_S = 0.8  # s around a change within which a pause between words (or a joint) is looked for
 MIN_SCRIPT_RUN = 2  # words in another script that make a decode suspect
 # s of a region without decoded words that make it suspect: a decoder in the wrong language stops
@@ -128,11 +129,12 @@ def pieces(start: float, end: float, spans: list[tuple[float, float]], labels: l
 
 
 def _snap(t: float, words: list[Word], joints: tuple[float, ...]) -> float:
-    """The pause nearest `t`: a joint between merged regions, else the middle of the widest gap
-    between decoded words within SNAP_S, else `t` itself."""
+    """The pause nearest `t`: a joint between merged regions, else the middle of the nearest gap
+    between decoded words within SNAP_S, else `t` itself. The nearest, not the widest: the words
+    of a decode in the wrong language are timed loosely, and switches come with 0-80 ms pauses."""
     near = [j for j in joints if abs(j - t) <= SNAP_S]
     if near:
         return min(near, key=lambda j: abs(j - t))
-    gaps = [(b.start - a.end, (a.end + b.start) / 2) for a, b in zip(words, words[1:], strict=False)
-            if abs((a.end + b.start) / 2 - t) <= SNAP_S]
-    return max(gaps)[1] if gaps else t
+    gaps = [(a.end + b.start) / 2 for a, b in zip(words, words[1:], strict=False)
+            if b.start - a.end >= MIN_GAP_S and abs((a.end + b.start) / 2 - t) <= SNAP_S]
+    return min(gaps, key=lambda g: abs(g - t)) if gaps else t
