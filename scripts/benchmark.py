@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Benchmark the toolkit against plain faster-whisper (the peer) and the oracle, on the samples.
+"""Benchmark the toolkit against plain faster-whisper (the peers) and the oracle, on the samples.
 
 Every system runs as its own process on the same model, so wall time includes model loading
 for both, and peak memory (max RSS) is that process's own. Runs are paired (toolkit, peer,
 toolkit, peer, ...) so that load on the machine hits both alike; the speed figure is the
-median of the per-pair ratios toolkit/peer (<= 1.0 means the toolkit is no slower).
+median of the per-pair ratios toolkit/peer (<= 1.0 means the toolkit is no slower). The peers
+are ../shared/bench/peer_faster_whisper.py (faster-whisper's transcribe, as a user runs it) and
+peer_batched.py (its BatchedInferencePipeline, the speed yardstick); the oracle is oracle.py.
+From a clone without ../shared/bench the toolkit alone is run and scored, and the table says so.
 
 Usage:
   scripts/benchmark.py [SAMPLE ...] [--repeats N] [--oracle] [--no-peer] [--profile]
@@ -12,9 +15,9 @@ Usage:
                        [--json OUT.json] [-- extra toolkit options]
 The long input is a video (MKV: a still picture and the samples' audio laid end to end, as
 16-bit PCM so that its clock stays exact); toolkit and peer run once each on it.
-Scores come from the shared scorer (../shared/bench/score.py): CER per language, language
-accuracy per turn, DER, speaker count, chrF of the English translation per source language,
-words outside turns, boundary error.
+Scores come from `toolkit.evaluate` (the `eval` extra; it agrees with ../shared/bench/score.py to
+3 decimals): CER per language, language accuracy per turn, DER, speaker count, chrF of the
+English translation per source language, words outside turns, boundary error.
 """
 
 from __future__ import annotations
@@ -94,9 +97,9 @@ def run_measured(cmd: list[str], timeout: float | None = None) -> tuple[float, f
 
 
 def score(truth: Path, hyp: Path) -> dict:
-    out = subprocess.run([sys.executable, str(BENCH / "score.py"), str(truth), str(hyp), "--json"],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out)
+    from toolkit.evaluate import evaluate
+
+    return evaluate(truth, hyp).to_dict()
 
 
 def model_dir() -> str:
@@ -111,9 +114,12 @@ def toolkit_cmd(media: Path, outdir: Path, extra: list[str]) -> list[str]:
             "--no-progress", *device, *extra]
 
 
-def peer_cmd(media: Path, mdir: str, out_json: Path) -> list[str]:
+PEERS = {"peer": "peer_faster_whisper.py", "batched": "peer_batched.py"}  # name -> script in BENCH
+
+
+def peer_cmd(media: Path, mdir: str, out_json: Path, peer: str = "peer") -> list[str]:
     device = ["--device", "cuda", "--compute-type", "float16"] if GPU["on"] else []
-    return [sys.executable, str(BENCH / "peer_faster_whisper.py"), str(media), mdir, str(out_json), *device]
+    return [sys.executable, str(BENCH / PEERS[peer]), str(media), mdir, str(out_json), *device]
 
 
 def build_long_input(minutes: float, folder: Path) -> tuple[Path, Path]:
@@ -173,7 +179,8 @@ def main() -> None:
     ap.add_argument("samples", nargs="*", help="sample names (default: every samples/*.truth.json)")
     ap.add_argument("--repeats", type=int, default=1, help="paired runs per sample (median ratio)")
     ap.add_argument("--oracle", action="store_true", help="also run ../shared/bench/oracle.py")
-    ap.add_argument("--no-peer", action="store_true", help="skip the peer (quality of the toolkit only)")
+    ap.add_argument("--no-peer", action="store_true", help="skip the peers (quality of the toolkit only)")
+    ap.add_argument("--no-batched", action="store_true", help="skip the batched peer (peer_batched.py)")
     ap.add_argument("--profile", action="store_true", help="print the toolkit's stage timings per sample")
     ap.add_argument("--long-minutes", type=float, default=0, help="also time a concatenated input this long")
     ap.add_argument("--long-only", action="store_true", help="only the long input, not the samples")
@@ -188,6 +195,14 @@ def main() -> None:
     args, extra = ap.parse_args(argv[:split]), argv[split + 1:]  # after "--": options for the toolkit
 
     GPU["on"] = args.device == "cuda"
+    peers = [] if args.no_peer else [p for p in PEERS if (BENCH / PEERS[p]).is_file() and
+                                     not (p == "batched" and args.no_batched)]
+    if not args.no_peer and not peers:
+        print(f"note: no peers at {BENCH} (a plain clone): the toolkit alone is run and scored\n")
+    if args.oracle and not (BENCH / "oracle.py").is_file():
+        print(f"note: no oracle at {BENCH}: --oracle ignored\n")
+        args.oracle = False
+    args.peers = peers
     names = args.samples or sorted(p.name[: -len(".truth.json")] for p in SAMPLES.glob("*.truth.json"))
     work = Path(tempfile.mkdtemp(prefix="toolkit-bench-"))
     mdir = model_dir()
@@ -195,7 +210,9 @@ def main() -> None:
     for name in [] if args.long_only else names:
         media, truth = SAMPLES / f"{name}.mp4", SAMPLES / f"{name}.truth.json"
         duration = json.loads(truth.read_text())["duration"]
-        ratios, walls, peer_walls, rss, gpu = [], [], [], [], []
+        walls, rss, gpu = [], [], []
+        ratios: dict[str, list[float]] = {p: [] for p in peers}
+        peer_walls: dict[str, list[float]] = {p: [] for p in peers}
         for i in range(args.repeats):
             out = work / f"toolkit{i}"
             wall, peak, proc = run_measured(toolkit_cmd(media, out, extra))
@@ -204,13 +221,13 @@ def main() -> None:
             walls.append(wall)
             rss.append(peak)
             gpu.append(proc.gpu_mib or 0.0)
-            if not args.no_peer:
-                peer_json = work / f"peer_{name}_{i}.json"
-                pwall, _, pproc = run_measured(peer_cmd(media, mdir, peer_json))
+            for peer in peers:
+                peer_json = work / f"{peer}_{name}_{i}.json"
+                pwall, _, pproc = run_measured(peer_cmd(media, mdir, peer_json, peer))
                 if pproc.returncode != 0:
-                    sys.exit(f"peer failed on {name}:\n{pproc.stderr[-2000:]}")
-                peer_walls.append(pwall)
-                ratios.append(wall / pwall)
+                    sys.exit(f"{peer} failed on {name}:\n{pproc.stderr[-2000:]}")
+                peer_walls[peer].append(pwall)
+                ratios[peer].append(wall / pwall)
         hyp = work / "toolkit0" / f"{name}.json"
         doc = json.loads(hyp.read_text())
         entry = {"duration": duration, "toolkit": {"score": score(truth, hyp), "wall_s": statistics.median(walls),
@@ -218,11 +235,11 @@ def main() -> None:
         if GPU["on"]:
             entry["toolkit"]["peak_gpu_mib"] = max(gpu)
         rows.append((name, "toolkit", entry["toolkit"]["score"], entry["toolkit"]["wall_s"], duration))
-        if not args.no_peer:
-            entry["peer"] = {"score": score(truth, work / f"peer_{name}_0.json"),
-                             "wall_s": statistics.median(peer_walls)}
-            entry["paired_ratio"] = statistics.median(ratios)
-            rows.append((name, "peer", entry["peer"]["score"], entry["peer"]["wall_s"], duration))
+        for peer in peers:
+            entry[peer] = {"score": score(truth, work / f"{peer}_{name}_0.json"),
+                           "wall_s": statistics.median(peer_walls[peer])}
+            entry["paired_ratio" if peer == "peer" else f"paired_ratio_{peer}"] = statistics.median(ratios[peer])
+            rows.append((name, peer, entry[peer]["score"], entry[peer]["wall_s"], duration))
         if args.oracle:
             ojson = work / f"oracle_{name}.json"
             owall, _, oproc = run_measured([sys.executable, str(BENCH / "oracle.py"), str(truth), mdir, str(ojson)])
@@ -251,15 +268,18 @@ def print_samples(rows: list, report: dict, args: argparse.Namespace) -> None:
               f"{fmt(s['lid_accuracy'], 2)} | {fmt(s.get('der'))} | {spk.get('hypothesis')}/{spk.get('truth')} | "
               f"{fmt(chrf.get('ru'), 1)} | {fmt(chrf.get('az'), 1)} | {s['words_outside_turns']} | "
               f"{fmt(s.get('boundary_ms'))} | {wall:.1f} | {duration / wall:.2f} |")
-    if not args.no_peer:
+    if args.peers:
         gpu_head, gpu_rule = (" toolkit peak GPU MiB |", "---|") if GPU["on"] else ("", "")
-        print(f"\n| sample | paired ratio toolkit/peer (median) | toolkit peak RSS MiB |{gpu_head} "
+        batched = "batched" in args.peers
+        b_head, b_rule = (" paired ratio toolkit/batched |", "---|") if batched else ("", "")
+        print(f"\n| sample | paired ratio toolkit/peer (median) |{b_head} toolkit peak RSS MiB |{gpu_head} "
               "translate s | diarize s |")
-        print(f"|---|---|---|{gpu_rule}---|---|")
+        print(f"|---|---|{b_rule}---|{gpu_rule}---|---|")
         for name, e in report["samples"].items():
             t = e["toolkit"]["timings"]
             gpu = f" {e['toolkit']['peak_gpu_mib']:.0f} |" if GPU["on"] else ""
-            print(f"| {name} | {e['paired_ratio']:.2f} | {e['toolkit']['peak_rss_mib']:.0f} |{gpu} "
+            ratio_b = f" {e['paired_ratio_batched']:.2f} |" if batched else ""
+            print(f"| {name} | {fmt(e.get('paired_ratio'), 2)} |{ratio_b} {e['toolkit']['peak_rss_mib']:.0f} |{gpu} "
                   f"{fmt(t.get('translate'), 1)} | {fmt(t.get('diarize'), 2)} |")
     if args.profile:
         print("\nStage timings (s) per sample, and each stage's share of the toolkit's wall time:")
@@ -276,7 +296,7 @@ def run_long(args: argparse.Namespace, work: Path, mdir: str, extra: list[str]) 
     print(f"\nLong input: {media.name}, {audio_s / 60:.1f} min of audio", flush=True)
     result: dict = {"minutes": audio_s / 60}
     systems = [("toolkit", toolkit_cmd(media, work / "long", extra), work / "long" / f"{media.stem}.json")]
-    if not args.no_peer:
+    if "peer" in args.peers:
         peer_json = work / "peer_long.json"
         systems.append(("peer", peer_cmd(media, mdir, peer_json), peer_json))
     for system, cmd, hyp in systems:

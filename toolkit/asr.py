@@ -99,6 +99,7 @@ class Window:
     end: float
     features: np.ndarray  # shape: (n_mels, n_frames)
     encoder_output: np.ndarray | None = None  # (encoder frames, width), host memory
+    min_frames: int | None = None  # encoder input floor, overriding DecodeOptions.min_encoder_frames
 
     @property
     def duration(self) -> float:
@@ -143,15 +144,16 @@ class RegionRecognizer:
             if p.default is not inspect.Parameter.empty
         }
 
-    def window(self, audio: np.ndarray, start: float, end: float) -> Window:
+    def window(self, audio: np.ndarray, start: float, end: float, min_frames: int | None = None) -> Window:
         clip = audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
-        return Window(start, end, self.model.feature_extractor(clip))
+        return Window(start, end, self.model.feature_extractor(clip), min_frames=min_frames)
 
     def _encoder_frames(self, window: Window) -> int:
-        if not self.options.min_encoder_frames:
+        floor = self.options.min_encoder_frames if window.min_frames is None else window.min_frames
+        if not floor:
             return WINDOW_FRAMES
         content = window.features.shape[-1]
-        return min(WINDOW_FRAMES, max(self.options.min_encoder_frames, 100 * -(-(content + 50) // 100)))
+        return min(WINDOW_FRAMES, max(floor, 100 * -(-(content + 50) // 100)))
 
     def encode(self, windows: list[Window]) -> None:
         """Fill in the encoder output of each window that lacks one."""

@@ -36,7 +36,7 @@ def recognize(recognizer: RegionRecognizer, audio: np.ndarray, spans: list[tuple
     result = [[Recognized(w, d)] for w, d in zip(windows, decisions, strict=True)]
     look = [i for i, d in enumerate(decisions) if switches.needs_closer_look(d.audio, *spans[i], d.decoded.words)]
     probes = {i: switches.probe_spans(*spans[i]) for i in look}
-    probe_windows = [recognizer.window(audio, a, b) for i in look for a, b in probes[i]]
+    probe_windows = [recognizer.window(audio, a, b, switches.PROBE_FRAMES) for i in look for a, b in probes[i]]
     probs = iter(recognizer.language_probs(probe_windows))
     cut: dict[int, list[tuple[float, float]]] = {}
     for i in look:
