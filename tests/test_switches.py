@@ -34,6 +34,7 @@ def test_probe_labels():
     # p(en) 0.3 on the synthetic Azerbaijani voice: not English; not Russian either, in a Russian region
     assert heard({"en": 0.31, "th": 0.28}, CANDIDATES, True, "az") is None
     assert heard({"en": 0.31, "th": 0.28}, CANDIDATES, True, "ru") == "az"
+    assert heard({"en": 0.35, "th": 0.28}, CANDIDATES, True, "en") == "az"  # English region, p(en) < 0.5
     # an outsider needs SURE, not CONFIDENT (a 2 s probe of the Azerbaijani voice measured p(de) 0.75)
     assert heard({"de": 0.75, "he": 0.1}, CANDIDATES, True, "az") is None
     assert heard({"ar": 0.9}, CANDIDATES, True, "az") == "ar"

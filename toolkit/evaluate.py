@@ -196,8 +196,8 @@ def _der(truth: dict, segments) -> tuple[dict[str, float] | None, dict[str, str]
     if not total:
         return None, {}
     mapping = metric.optimal_mapping(reference, hypothesis)
-    return ({"der": parts["diarization error rate"], "miss": parts["missed detection"] / total,
-             "false_alarm": parts["false alarm"] / total, "confusion": parts["confusion"] / total},
+    return ({"der": float(parts["diarization error rate"]), "miss": float(parts["missed detection"] / total),
+             "false_alarm": float(parts["false alarm"] / total), "confusion": float(parts["confusion"] / total)},
             {str(h): str(r) for h, r in mapping.items()})
 
 
