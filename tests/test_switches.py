@@ -1,7 +1,17 @@
 """Switch detection inside a region: known answers on the pure decisions (scripts, probes, cuts)."""
 
 from toolkit.language import audio_evidence
-from toolkit.switches import heard, mixed_script, needs_closer_look, pieces, probe_spans, script, uncovered
+from toolkit.switches import (
+    heard,
+    merged_spans,
+    mixed_script,
+    needs_closer_look,
+    pieces,
+    probe_spans,
+    script,
+    spill,
+    uncovered,
+)
 from toolkit.transcript import Word
 
 CANDIDATES = ("az", "ru", "en")
@@ -73,3 +83,21 @@ def test_clear_regions_are_not_looked_at():
     azerbaijani = audio_evidence({"hu": 0.6, "fi": 0.2, "ru": 0.05}, CANDIDATES)
     assert azerbaijani.clear and not needs_closer_look(azerbaijani, 1.0, 5.0, words)
     assert not audio_evidence({"hu": 0.5, "en": 0.3}, CANDIDATES).clear
+
+
+def test_a_merged_window_is_cut_at_the_joint_where_its_regions_differ():
+    spans = merged_spans(10.0, 18.0, (14.1,))
+    assert spans == [(10.0, 14.1), (14.1, 18.0)]
+    words = _words((10.1, 13.9), (14.3, 17.8))
+    assert pieces(10.0, 18.0, spans, ["ru", "az"], "ru", words, (14.1,), min_probes=1) == [(10.0, 14.1),
+                                                                                         (14.1, 18.0)]
+    assert pieces(10.0, 18.0, spans, ["ru", "ru"], "ru", words, (14.1,), min_probes=1) == [(10.0, 18.0)]
+
+
+def test_the_other_languages_words_past_a_late_cut_are_spilled():
+    words = [Word(8.46, 8.62, " a", 0.98), Word(9.08, 9.78, " mission,", 1.0), Word(10.04, 10.10, " a", 0.63),
+             Word(10.10, 10.42, " MOUD!", 0.24)]  # measured: an English piece cut 0.5 s into Azerbaijani
+    assert spill(words, 10.45, from_end=True) == 2
+    assert spill(words[:2], 10.45, from_end=True) == 0  # no doubtful tail
+    confident = words[:2] + [Word(10.04, 10.4, " then", 0.9)]
+    assert spill(confident, 10.45, from_end=True) == 0

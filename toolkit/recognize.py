@@ -14,8 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import switches
-from .asr import Decoded, RegionRecognizer, Window
-from .language import LanguageDecision, TextLanguageId, audio_evidence, choose, first_languages, text_points_to
+from .asr import Decoded, RegionRecognizer, Span, Window
+from .language import (
+    WELL_HEARD,
+    LanguageDecision,
+    TextLanguageId,
+    audio_evidence,
+    choose,
+    first_languages,
+    text_points_to,
+)
 
 
 @dataclass
@@ -34,15 +42,18 @@ def recognize(recognizer: RegionRecognizer, audio: np.ndarray, spans: list[tuple
     windows = [recognizer.window(audio, a, b) for a, b in spans]
     decisions = decide(recognizer, windows, text_id, outsiders)
     result = [[Recognized(w, d)] for w, d in zip(windows, decisions, strict=True)]
-    look = [i for i, d in enumerate(decisions) if switches.needs_closer_look(d.audio, *spans[i], d.decoded.words)]
-    probes = {i: switches.probe_spans(*spans[i]) for i in look}
+    joints = joints or [() for _ in spans]
+    sliding = {i for i, d in enumerate(decisions) if switches.needs_closer_look(d.audio, *spans[i], d.decoded.words)}
+    look = [i for i in range(len(spans)) if i in sliding or joints[i]]
+    probes = {i: switches.probe_spans(*spans[i]) if i in sliding else switches.merged_spans(*spans[i], joints[i])
+              for i in look}
     probe_windows = [recognizer.window(audio, a, b, switches.PROBE_FRAMES) for i in look for a, b in probes[i]]
     probs = iter(recognizer.language_probs(probe_windows))
     cut: dict[int, list[tuple[float, float]]] = {}
     for i in look:
         labels = [switches.heard(next(probs), text_id.candidates, outsiders, decisions[i].language) for _ in probes[i]]
         found = switches.pieces(*spans[i], probes[i], labels, decisions[i].language, decisions[i].decoded.words,
-                                joints[i] if joints else ())
+                                joints[i], min_probes=switches.MIN_PROBES if i in sliding else 1)
         if len(found) > 1:
             cut[i] = found
     if cut:
@@ -53,7 +64,7 @@ def recognize(recognizer: RegionRecognizer, audio: np.ndarray, spans: list[tuple
             # pieces that all came out in the region's language: the whole region's decode, which
             # had the context of all of it, stands
             if any(p.decision.language != decisions[i].language for p in found):
-                result[i] = found
+                result[i] = _trimmed_at_cuts(found)
     return result
 
 
@@ -74,3 +85,29 @@ def decide(recognizer: RegionRecognizer, windows: list[Window], text_id: TextLan
     run([(i, lang) for i, a in enumerate(audio)
          if (lang := text_points_to(a, verdicts[i][a.primary], decodes[i]))])
     return [choose(a, d, v) for a, d, v in zip(audio, decodes, verdicts, strict=True)]
+
+
+def _trimmed_at_cuts(pieces: list[Recognized]) -> list[Recognized]:
+    """Each well-heard piece without the other language's words it decoded past a late cut."""
+    for left, right in zip(pieces, pieces[1:], strict=False):
+        if left.decision.language == right.decision.language:
+            continue
+        cut = left.window.end
+        for piece, from_end in ((left, True), (right, False)):
+            words = piece.decision.decoded.words
+            n = switches.spill(words, cut, from_end) if piece.decision.language in WELL_HEARD else 0
+            if n and n < len(words):
+                kept = words[:-n] if from_end else words[n:]
+                piece.decision.decoded = _only(piece.decision.decoded, kept)
+    return pieces
+
+
+def _only(decoded: Decoded, words: list) -> Decoded:
+    """`decoded` reduced to `words` (one span per original span that keeps any)."""
+    keep = {id(w) for w in words}
+    spans = []
+    for span in decoded.spans:
+        mine = [w for w in span.words if id(w) in keep]
+        if mine:
+            spans.append(Span(mine[0].start, mine[-1].end, "".join(w.word for w in mine).strip(), mine))
+    return Decoded(decoded.language, decoded.task, spans, decoded.avg_logprob, decoded.tokens)

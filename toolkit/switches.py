@@ -8,6 +8,10 @@ sliced), each probe labelled by the same audio rule as a region. Where the label
 region is cut at the pause between decoded words (or at a joint between merged regions) nearest
 the change, and each piece is decided and decoded on its own.
 
+A window merged from several same-speaker regions (short pauses) is probed region by region even
+when its decision is clear, and one region is enough to cut at its joint: merging respects the
+language decision.
+
 Measured, and left out: lingua's `detect_multiple_languages_of` over the first decode. A forced
 decode comes out in the forced language, so its sections only ever split relatives (uk inside
 ru, tr inside az) and never found a real switch on the samples, the dev scenes or our scenes.
@@ -74,6 +78,13 @@ def needs_closer_look(audio: AudioEvidence, start: float, end: float, words: lis
     return not audio.clear or mixed_script(words) or uncovered(start, end, words) >= UNCOVERED_S
 
 
+def merged_spans(start: float, end: float, joints: tuple[float, ...]) -> list[tuple[float, float]]:
+    """The regions a merged window was made of (between its joints): each heard on its own before
+    the merge is trusted, so that a merge never joins two languages."""
+    bounds = [start, *joints, end]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
 def probe_spans(start: float, end: float) -> list[tuple[float, float]]:
     """Probes across a region, every PROBE_HOP_S, the last one ending at the region's end; none
     for a region too short to hold two pieces."""
@@ -106,8 +117,10 @@ def heard(probs: dict[str, float], candidates: tuple[str, ...], outsiders: bool,
 
 
 def pieces(start: float, end: float, spans: list[tuple[float, float]], labels: list[str | None],
-           region_language: str, words: list[Word], joints: tuple[float, ...] = ()) -> list[tuple[float, float]]:
-    """The region cut where the probes' language changes; [(start, end)] when it does not."""
+           region_language: str, words: list[Word], joints: tuple[float, ...] = (),
+           min_probes: int = MIN_PROBES) -> list[tuple[float, float]]:
+    """The region cut where the probes' language changes; [(start, end)] when it does not. A language
+    other than the region's counts from `min_probes` probes in a row."""
     runs: list[tuple[str, float, float, int]] = []  # (language, first probe start, last probe end, probes)
     for (a, b), label in zip(spans, labels, strict=True):
         if runs and runs[-1][0] == label:
@@ -116,7 +129,7 @@ def pieces(start: float, end: float, spans: list[tuple[float, float]], labels: l
             runs.append((label, a, b, 1))
     agreed: list[tuple[str, float, float, int]] = []
     for run in runs:
-        if run[0] is None or (run[3] < MIN_PROBES and run[0] != region_language):
+        if run[0] is None or (run[3] < min_probes and run[0] != region_language):
             continue
         if agreed and agreed[-1][0] == run[0]:
             agreed[-1] = (run[0], agreed[-1][1], run[2], agreed[-1][3] + run[3])
@@ -142,3 +155,16 @@ def _snap(t: float, words: list[Word], joints: tuple[float, ...]) -> float:
     gaps = [(a.end + b.start) / 2 for a, b in zip(words, words[1:], strict=False)
             if b.start - a.end >= MIN_GAP_S and abs((a.end + b.start) / 2 - t) <= SNAP_S]
     return min(gaps, key=lambda g: abs(g - t)) if gaps else t
+
+
+def spill(words: list[Word], cut: float, from_end: bool) -> int:
+    """How many words at the end (or start) of a well-heard piece's decode lie past its last pause
+    within SNAP_S of `cut` and are doubtful (mean probability < 0.5): the other language's first
+    words, decoded in this one because a cut fell late ("... mission, a MOUD!")."""
+    order = list(reversed(words)) if from_end else list(words)
+    for n in range(1, len(order)):
+        a, b = (order[n], order[n - 1]) if from_end else (order[n - 1], order[n])
+        if b.start - a.end >= MIN_GAP_S and abs((a.end + b.start) / 2 - cut) <= SNAP_S:
+            tail = order[:n]
+            return n if sum(w.probability for w in tail) / n < 0.5 else 0
+    return 0
