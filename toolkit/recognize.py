@@ -51,7 +51,11 @@ def recognize(recognizer: RegionRecognizer, audio: np.ndarray, spans: list[tuple
     probs = iter(recognizer.language_probs(probe_windows))
     cut: dict[int, list[tuple[float, float]]] = {}
     for i in look:
-        labels = [switches.heard(next(probs), text_id.candidates, outsiders, decisions[i].language) for _ in probes[i]]
+        labels = []
+        for a, b in probes[i]:
+            label = switches.heard(next(probs), text_id.candidates, outsiders, decisions[i].language)
+            # a merged-in region shorter than a probe is not heard well enough on its own to cut at
+            labels.append(label if i in sliding or b - a >= switches.PROBE_S else None)
         found = switches.pieces(*spans[i], probes[i], labels, decisions[i].language, decisions[i].decoded.words,
                                 joints[i], min_probes=switches.MIN_PROBES if i in sliding else 1)
         if len(found) > 1:
