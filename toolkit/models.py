@@ -226,8 +226,13 @@ def load_whisper(name: str = DEFAULT_WHISPER, runtime: Runtime | None = None):
 def _load_whisper(name: str, runtime: Runtime):
     from faster_whisper import WhisperModel
 
-    return WhisperModel(str(whisper_model_path(name)), device=runtime.device,
-                        compute_type=runtime.compute_type, cpu_threads=runtime.cpu_threads)
+    path = whisper_model_path(name)
+    if runtime.device == "cpu" and runtime.compute_type == "int8":
+        from .ct2_int8 import int8_copy
+
+        path = int8_copy(path, cache_dir()) or path  # saves ~1 s of quantization on every load
+    return WhisperModel(str(path), device=runtime.device, compute_type=runtime.compute_type,
+                        cpu_threads=runtime.cpu_threads)
 
 
 def describe_whisper(name: str, runtime: Runtime) -> str:
