@@ -126,13 +126,14 @@ def test_change_without_pause_is_split(samples):
         t0 += len(piece) / 16000
     spliced = np.concatenate(pieces)
     region = [(0.0, len(spliced) / 16000)]
-    progress: list[float] = []
-    turns = diarize(spliced, region, progress=progress.append)
+    progress: list[tuple[str, float, float]] = []
+    turns = diarize(spliced, region, progress=lambda *state: progress.append(state))
     assert len({t.speaker for t in turns}) == 2
     assert der(turns_truth, region[0][1], turns) <= 0.10
     assert all(t.end - t.start >= 1.0 for t in turns)
     _check_invariants(turns, region)
-    assert progress == sorted(progress) and progress[-1] == 1.0
+    done = [d for _, d, _ in progress]  # seconds of speech, up to all of it
+    assert done == sorted(done) and progress[-1] == ("diarize", region[0][1], region[0][1])
 
 
 @pytest.mark.parametrize("who, seconds", [("C", 2.0), ("B", 3.0)])

@@ -251,10 +251,11 @@ class EchoEngine:
 def test_translate_pieces_joins_in_order_and_batches_by_source() -> None:
     engine = EchoEngine()
     long_text = "Мы начали воевать. Потому что считали их многобожниками. Также хочу добавить. Конец."
-    reqs = [TranslationRequest(long_text, "ru"), TranslationRequest("", "ru"),
-            TranslationRequest("Biz bu xalqı hesab edirdik.", "az"), TranslationRequest("Да.", "ru")]
-    progress: list[tuple[int, int]] = []
-    out = translate_pieces(engine, reqs, "en", batch_size=2, progress=lambda n, t: progress.append((n, t)))
+    reqs = [TranslationRequest(long_text, "ru", seconds=6.0), TranslationRequest("", "ru", seconds=0.5),
+            TranslationRequest("Biz bu xalqı hesab edirdik.", "az", seconds=2.0),
+            TranslationRequest("Да.", "ru", seconds=0.5)]
+    progress: list[tuple[str, float, float]] = []
+    out = translate_pieces(engine, reqs, "en", batch_size=2, progress=lambda *state: progress.append(state))
     assert len(out) == 4
     assert out[0].text == "<Мы начали воевать.> <Потому что считали их многобожниками.> <Также хочу добавить. Конец.>"
     assert out[1].text == "" and out[1].reliable
@@ -263,7 +264,9 @@ def test_translate_pieces_joins_in_order_and_batches_by_source() -> None:
     assert all(len(texts) <= 2 for _, texts in engine.calls)
     for source, texts in engine.calls:  # one language per batch: NLLB forces one source code per call
         assert all(any(t in r.text for r in reqs if r.source == source) for t in texts)
-    assert progress[-1] == (4, 4)
+    # seconds of media, never backwards, the empty request counted from the start
+    assert progress[0] == ("translate", 0.5, 9.0) and progress[-1] == ("translate", 9.0, 9.0)
+    assert [d for _, d, _ in progress] == sorted(d for _, d, _ in progress)
 
 
 def test_missing_models_and_targets_fail_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,10 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .progress import ProgressHook, no_progress
 from .speaker_encoder import SAMPLE_RATE, SpeakerEncoder, WindowEmbeddings, load_speaker_encoder
+
+if TYPE_CHECKING:
+    from .audio import Audio
 
 
 @dataclass(frozen=True)
@@ -88,21 +93,27 @@ _MIN_CLIP = int(1.6 * SAMPLE_RATE)  # GE2E's window; shorter regions are looped 
 
 
 def diarize(
-    audio: np.ndarray,
+    audio: np.ndarray | Audio,
     regions: list[tuple[float, float]],
     options: DiarizationOptions = DiarizationOptions(),
-    progress: Callable[[float], None] | None = None,
+    progress: ProgressHook | None = None,
     encoder: SpeakerEncoder | None = None,
 ) -> list[SpeakerTurn]:
-    """Speaker turns for 16 kHz mono `audio` within `regions` (sorted, disjoint seconds).
+    """Speaker turns for 16 kHz mono `audio` (an array or `audio.Audio`) within `regions` (sorted,
+    disjoint seconds); `progress("diarize", done, total)` in seconds of speech.
 
     Turns are sorted, disjoint, lie inside the regions and cover them; labels are
     SPEAKER_00, SPEAKER_01, ... in order of first appearance.
     """
-    report = progress or (lambda _f: None)
     total = len(audio) / SAMPLE_RATE
     spans = [(max(0.0, float(s)), min(total, float(e))) for s, e in regions]
     spans = [(s, e) for s, e in spans if e - s > 1.0 / SAMPLE_RATE]
+    speech = sum(e - s for s, e in spans)
+    progress = progress or no_progress
+
+    def report(fraction: float) -> None:
+        progress("diarize", fraction * speech, speech)
+
     if not spans:
         report(1.0)
         return []
@@ -136,7 +147,7 @@ def diarize(
     return turns
 
 
-def _embed_regions(audio: np.ndarray, spans: list[tuple[float, float]], enc: SpeakerEncoder,
+def _embed_regions(audio: np.ndarray | Audio, spans: list[tuple[float, float]], enc: SpeakerEncoder,
                    report: Callable[[float], None]) -> list[WindowEmbeddings]:
     out: list[WindowEmbeddings] = []
     speech = sum(e - s for s, e in spans)

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .pipeline import PipelineOptions, ProgressHook
+    from .pipeline import PipelineOptions
+    from .progress import ProgressHook
     from .transcript import Transcript
 
-# (input path, stage, completed, total): a file's progress inside a batch; stage "transcribe"
-# counts seconds of audio, as the pipeline's own hook does. Once, before any file: ("", "batch", 0, n_files).
+# (input path, stage, done, total): a file's progress inside a batch, as the pipeline's own hook
+# says it (progress.py: seconds of media). Once, before any file: ("", "batch", 0, n_files).
 BatchProgress = Callable[[str, str, float, float], None]
 
 # Write errors that are OUTDIR's, not the file's: the next file would fail the same way.

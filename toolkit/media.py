@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import SAMPLE_RATE, AudioFile
+from .progress import ProgressHook
 from .transcript import MediaDamage, MediaInfo, MediaStream
 
-SAMPLE_RATE = 16000  # Hz: what Whisper, Silero and the speaker encoder take; every stage uses this one
 # A decoded frame this far from where the previous one ended is placed at its own time (filling
 # with silence, or dropping a repeat): far above the 1 ms rounding of Matroska timestamps, and
 # below a 23 ms AAC frame, so one lost frame no longer shifts every later word.
@@ -142,11 +143,12 @@ def choose_audio_stream(info: MediaInfo, requested: int | None = None) -> int:
 
 
 class _Timeline:
-    """Decoded 16 kHz samples laid out on the media's clock: a frame that starts later than the
-    previous one ended gets silence before it, one that starts earlier has its repeat dropped."""
+    """Decoded 16 kHz samples laid out on the media's clock, written to `audio` as they come: a frame
+    that starts later than the previous one ended gets silence before it, one that starts earlier
+    has its repeat dropped."""
 
-    def __init__(self, expected_seconds: float):
-        self.samples = np.empty(int(expected_seconds * SAMPLE_RATE) + SAMPLE_RATE, dtype=np.float32)
+    def __init__(self, audio: AudioFile):
+        self.audio = audio
         self.filled = 0
 
     def place(self, pos: int | None, chunk: np.ndarray) -> None:
@@ -156,12 +158,9 @@ class _Timeline:
             chunk, pos = chunk[self.filled - pos:], self.filled
         if not chunk.size:
             return
-        end = pos + chunk.size
-        if end > self.samples.size:
-            self.samples = np.resize(self.samples, max(2 * self.samples.size, end))
-        self.samples[self.filled:pos] = 0.0
-        self.samples[pos:end] = chunk
-        self.filled = end
+        self.audio.append_silence(pos - self.filled)
+        self.audio.append(chunk)
+        self.filled = pos + chunk.size
 
 
 class _DamageLog:
@@ -218,14 +217,18 @@ def _merge(ranges: list[tuple[float, float]], join_s: float = 0.5) -> list[tuple
     return merged
 
 
-def decode_audio(path: str | Path, audio_stream: int = 0,
-                 expected_seconds: float = 0.0) -> tuple[np.ndarray, list[MediaDamage]]:
-    """One audio stream as 16 kHz mono float32 in [-1, 1], on the media's clock, and its damage.
+PROGRESS_EVERY_S = 30.0  # seconds of decoded audio between two progress reports
+
+
+def decode_to_file(path: str | Path, audio_stream: int = 0, expected_seconds: float = 0.0,
+                   progress: ProgressHook | None = None) -> tuple[AudioFile, list[MediaDamage]]:
+    """One audio stream as 16 kHz mono 16-bit samples in a temporary file, on the media's clock,
+    and its damage.
 
     Decoded with PyAV frame by frame, placing each frame at its timestamp (as ffmpeg's
     `aresample=async=1:first_pts=0` does), so missing or undecodable packets become silence
     where they were, and every later word keeps its true time; what was found is returned.
-    The samples go straight into one float32 array sized from the probed duration.
+    The samples go to the file as they are decoded: memory does not grow with the media's length.
     """
     import av
 
@@ -233,53 +236,81 @@ def decode_audio(path: str | Path, audio_stream: int = 0,
         container = av.open(_ffmpeg_url(path), metadata_errors="ignore")
     except av.FFmpegError as e:
         raise MediaError(path, f"not a media file ffmpeg can read ({e.strerror or type(e).__name__})") from e
-    with container:
-        try:
-            stream = container.streams.audio[audio_stream]
-        except IndexError:
-            raise MediaError(path, f"no audio stream {audio_stream}") from None
-        # Time 0 is where a player's clock starts: the container's start, not the audio's.
-        origin = container.start_time / av.time_base if container.start_time is not None else 0.0
-        declared_end = _declared_end(container, stream, origin)
-        timeline, log = _Timeline(expected_seconds or declared_end), _DamageLog(origin)
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-        first_error: Exception | None = None
+    audio = AudioFile()
+    try:
+        with container:
+            try:
+                stream = container.streams.audio[audio_stream]
+            except IndexError:
+                raise MediaError(path, f"no audio stream {audio_stream}") from None
+            # Time 0 is where a player's clock starts: the container's start, not the audio's.
+            origin = container.start_time / av.time_base if container.start_time is not None else 0.0
+            declared_end = _declared_end(container, stream, origin)
+            log = _DamageLog(origin)
+            first_error = _decode_stream(container, stream, _Timeline(audio), log, progress,
+                                         expected_seconds or declared_end)
+        if audio.size == 0:
+            if first_error is not None:
+                reason = first_error.strerror or type(first_error).__name__
+                raise MediaError(path, f"audio could not be decoded ({reason})")
+            raise MediaError(path, "the audio stream decodes to zero samples")
+        excess = audio.size - round(declared_end * SAMPLE_RATE)
+        if declared_end and 0 < excess <= PLACEMENT_TOLERANCE_S * SAMPLE_RATE * 5:  # the codec's padding
+            audio.truncate(audio.size - excess)
+        end = log.next_start if log.next_start is not None else audio.duration
+        return audio.finish(), log.damage(min(end, audio.duration), declared_end)
+    except BaseException:
+        audio.close()
+        raise
 
-        def place(frames) -> None:
-            for out in frames:
-                pos = None if out.time is None else round((out.time - origin) * SAMPLE_RATE)
-                timeline.place(pos, out.to_ndarray()[0])
 
-        try:
-            for packet in container.demux(stream):
+def _decode_stream(container, stream, timeline: _Timeline, log: _DamageLog, progress: ProgressHook | None,
+                   total_s: float) -> Exception | None:
+    """Decode `stream` onto `timeline`; the first decoding error, if any (what came before it stands)."""
+    import av
+
+    origin = log.origin
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    first_error: Exception | None = None
+    reported = [0.0]
+
+    def place(frames) -> None:
+        for out in frames:
+            pos = None if out.time is None else round((out.time - origin) * SAMPLE_RATE)
+            timeline.place(pos, out.to_ndarray()[0])
+        done = timeline.filled / SAMPLE_RATE
+        if progress and done - reported[0] >= PROGRESS_EVERY_S:
+            reported[0] = done
+            progress("extract", done, max(total_s, done))
+
+    try:
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as e:  # a damaged packet: its time stays empty, the rest decodes
+                first_error = first_error or e
+                log.refused(packet)
+                continue
+            for frame in frames:
+                log.frame(frame)
                 try:
-                    frames = packet.decode()
-                except av.FFmpegError as e:  # a damaged packet: its time stays empty, the rest decodes
-                    first_error = first_error or e
-                    log.refused(packet)
-                    continue
-                for frame in frames:
-                    log.frame(frame)
-                    try:
-                        place(resampler.resample(frame))
-                    except ValueError:  # the stream changed rate or layout mid-way: a fresh resampler
-                        place(resampler.resample(None))
-                        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-                        place(resampler.resample(frame))
-        except av.FFmpegError as e:  # the container cannot be read past here: what came before stands
-            first_error = first_error or e
-        place(resampler.resample(None))
-    if timeline.filled == 0:
-        if first_error is not None:
-            raise MediaError(path, f"audio could not be decoded ({first_error.strerror or type(first_error).__name__})")
-        raise MediaError(path, "the audio stream decodes to zero samples")
-    excess = timeline.filled - round(declared_end * SAMPLE_RATE)
-    if declared_end and 0 < excess <= PLACEMENT_TOLERANCE_S * SAMPLE_RATE * 5:  # the codec's padding
-        timeline.filled -= excess
-    audio = timeline.samples[:timeline.filled]
-    audio /= 32768.0
-    end = log.next_start if log.next_start is not None else audio.size / SAMPLE_RATE
-    return audio, log.damage(min(end, audio.size / SAMPLE_RATE), declared_end)
+                    place(resampler.resample(frame))
+                except ValueError:  # the stream changed rate or layout mid-way: a fresh resampler
+                    place(resampler.resample(None))
+                    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+                    place(resampler.resample(frame))
+    except av.FFmpegError as e:  # the container cannot be read past here: what came before stands
+        first_error = first_error or e
+    place(resampler.resample(None))
+    return first_error
+
+
+def decode_audio(path: str | Path, audio_stream: int = 0,
+                 expected_seconds: float = 0.0) -> tuple[np.ndarray, list[MediaDamage]]:
+    """`decode_to_file`, read back whole as float32 in [-1, 1]: for short clips and tests."""
+    audio, damage = decode_to_file(path, audio_stream, expected_seconds)
+    with audio:
+        return audio[:], damage
 
 
 def _declared_end(container, stream, origin: float) -> float:
@@ -319,12 +350,27 @@ def damage_notes(info: MediaInfo) -> list[str]:
     return [describe_damage(info.damage)] if info.damage else []
 
 
-def load_media(path: str | Path, audio_stream: int | None = None) -> tuple[MediaInfo, np.ndarray]:
-    """Probe, pick the audio stream, extract it, and hash the file: all a pipeline needs of the input."""
+def open_media(path: str | Path, audio_stream: int | None = None,
+               progress: ProgressHook | None = None) -> tuple[MediaInfo, AudioFile]:
+    """Probe, pick the audio stream, extract it to a temporary file, and hash the file: all a pipeline
+    needs of the input. The caller closes the audio (`with audio:`), which removes the file."""
     info = probe(path)
     info.audio_stream = choose_audio_stream(info, audio_stream)
-    audio, info.damage = decode_audio(path, info.audio_stream, info.duration)
-    info.sha256 = file_sha256(path)
+    audio, info.damage = decode_to_file(path, info.audio_stream, info.duration, progress)
+    try:
+        info.sha256 = file_sha256(path)
+    except BaseException:
+        audio.close()
+        raise
     if not info.duration:
-        info.duration = audio.size / SAMPLE_RATE
+        info.duration = audio.duration
+    if progress:
+        progress("extract", audio.duration, audio.duration)
     return info, audio
+
+
+def load_media(path: str | Path, audio_stream: int | None = None) -> tuple[MediaInfo, np.ndarray]:
+    """`open_media` with the audio read back whole as float32: for short clips and tests."""
+    info, audio = open_media(path, audio_stream)
+    with audio:
+        return info, audio[:]

@@ -6,7 +6,7 @@ Each stage is one call into its module; `transcribe()` reads top to bottom in on
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -17,15 +17,16 @@ import numpy as np
 from . import media as media_io
 from . import models
 from .asr import DecodeOptions, RegionRecognizer, Window
+from .audio import Audio
 from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId
+from .progress import ProgressHook, no_progress
 from .recognize import recognize
 from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript, VoiceMatch, VoicePrint
 from .translate import REASONS, RoutedTranslator, TranslationOptions, TranslationRequest, failed_result, load_translator
 from .utils import chunks
 from .vad import VadSettings, speech_regions
 
-# A progress hook: (stage, completed, total). For "transcribe" the unit is seconds of audio.
-ProgressHook = Callable[[str, float, float], None]
+__all__ = ["PipelineOptions", "ProgressHook", "transcribe", "transcribe_audio"]
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,6 @@ class Turn:
     speaker: str
 
 
-def _noop(stage: str, completed: float, total: float) -> None:
-    pass
-
-
 @contextmanager
 def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     started = time.perf_counter()
@@ -126,7 +123,7 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
 
 
-def speaker_turns(audio: np.ndarray, regions: list[tuple[float, float]], options: PipelineOptions,
+def speaker_turns(audio: np.ndarray | Audio, regions: list[tuple[float, float]], options: PipelineOptions,
                   progress: ProgressHook) -> tuple[list[Turn], str | None]:
     """Who speaks in each region; one speaker for all when diarization is off."""
     if not options.diarize or not regions:
@@ -135,16 +132,16 @@ def speaker_turns(audio: np.ndarray, regions: list[tuple[float, float]], options
 
     diar_options = DiarizationOptions(num_speakers=options.num_speakers, min_speakers=options.min_speakers,
                                       max_speakers=options.max_speakers)
-    turns = diarize(audio, regions, diar_options, progress=lambda f: progress("diarize", f, 1.0))
+    turns = diarize(audio, regions, diar_options, progress=progress)
     return [Turn(t.start, t.end, t.speaker) for t in turns], "resemblyzer GE2E (numpy) + agglomerative clustering"
 
 
-def speaker_voices(audio: np.ndarray, turns: list[Turn], speakers: set[str], library: str | None
-                   ) -> tuple[dict[str, VoicePrint], dict[str, VoiceMatch]]:
+def speaker_voices(audio: np.ndarray | Audio, turns: list[Turn], speakers: set[str], library: str | None,
+                   progress: ProgressHook = no_progress) -> tuple[dict[str, VoicePrint], dict[str, VoiceMatch]]:
     """A voice print for each speaker that has segments, and the names a voice library gives them."""
     from .voices import voice_prints
 
-    prints = voice_prints(audio, [t for t in turns if t.speaker in speakers])
+    prints = voice_prints(audio, [t for t in turns if t.speaker in speakers], progress=progress)
     if not library or not prints:
         return prints, {}
     from .voice_library import VoiceLibrary
@@ -193,21 +190,32 @@ def _segment(decision: LanguageDecision, turn: Turn) -> Segment | None:
 
 
 def transcribe(path: str | Path, options: PipelineOptions | None = None, progress: ProgressHook | None = None,
-               media: tuple[MediaInfo, np.ndarray] | None = None, **overrides) -> Transcript:
+               media: tuple[MediaInfo, np.ndarray | Audio] | None = None, **overrides) -> Transcript:
     """Transcribe one media file: the whole pipeline, returning the data model.
 
+    `progress(stage, done, total)` hears every stage, in seconds of media (`progress.py`).
     `media` is the file's already extracted (info, 16 kHz audio), for engines that decode on
-    other workers than the ones that run the models.
+    other workers than the ones that run the models. Otherwise the audio is extracted to a
+    temporary file that the stages read by windows, and removed when this returns or fails.
 
     `overrides` are PipelineOptions fields, for short library calls:
     `toolkit.transcribe("v.mp4", languages=("ru",), translate_to=None)`.
     """
     options = replace(options or PipelineOptions(), **overrides)
-    progress = progress or _noop
+    progress = progress or no_progress
     timings: dict[str, float] = {}
-
+    if media is not None:
+        return transcribe_audio(*media, options, progress, timings)
     with _timed(timings, "extract"):
-        info, audio = media if media is not None else media_io.load_media(path, options.audio_stream)
+        info, audio = media_io.open_media(path, options.audio_stream, progress)
+    with audio:
+        return transcribe_audio(info, audio, options, progress, timings)
+
+
+def transcribe_audio(info: MediaInfo, audio: np.ndarray | Audio, options: PipelineOptions,
+                     progress: ProgressHook = no_progress, timings: dict[str, float] | None = None) -> Transcript:
+    """The pipeline after extraction: speech, speakers, language and text, translation, voices."""
+    timings = {} if timings is None else timings
     with _timed(timings, "load_models"):
         runtime = models.resolve_runtime(options.device, options.compute_type, options.cpu_threads)
         recognizer = RegionRecognizer(models.load_whisper(options.model, runtime), options.decode,
@@ -215,7 +223,7 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
         text_id = TextLanguageId(options.languages)
         translator = translator_for(options, runtime)
     with _timed(timings, "vad"):
-        regions = speech_regions(audio, options.vad)
+        regions = speech_regions(audio, options.vad, progress)
     with _timed(timings, "diarize"):
         turns, diarization_model = speaker_turns(audio, regions, options, progress)
     windows = merge_turns(turns, options.merge_gap_s, options.max_window_s)
@@ -233,21 +241,22 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
             kept = [(segment, piece.window) for turn, pieces in zip(batch, found, strict=True) for piece in pieces
                     if (segment := _segment(piece.decision, turn))]
         segments.extend(segment for segment, _ in kept)
+        done += sum(turn.end - turn.start for turn in batch)
+        progress("transcribe", done, total)
         by_audio = [(s, r) for s, r in kept if translator and translator.translates_audio(s.language)]
         if by_audio:
             with _timed(timings, "translate"):  # now, while the regions' encoder outputs exist
                 _apply_translations(translator, [s for s, _ in by_audio], options.translate_to, notes,
                                     [r for _, r in by_audio])
-        done += sum(turn.end - turn.start for turn in batch)
-        progress("transcribe", done, total)  # the regions and their encoder outputs go with this batch
+            progress("translate", done, total)  # the regions and their encoder outputs go with this batch
 
     if translator:
         with _timed(timings, "translate"):  # text models: one batched pass over what is left
             _apply_translations(translator, [s for s in segments if options.translate_to not in s.translation],
-                                options.translate_to, notes)
+                                options.translate_to, notes, progress=progress)
 
     with _timed(timings, "voices"):
-        voices, matches = speaker_voices(audio, turns, {s.speaker for s in segments}, options.voices)
+        voices, matches = speaker_voices(audio, turns, {s.speaker for s in segments}, options.voices, progress)
 
     transcript = Transcript(
         media=info, segments=sorted(segments, key=lambda s: s.start), languages=list(options.languages),
@@ -280,13 +289,15 @@ def outsider_notes(segments: list[Segment], candidates: tuple[str, ...]) -> list
 
 
 def _apply_translations(translator: RoutedTranslator, segments: list[Segment], target: str, notes: list[str],
-                        windows: list[Window] | None = None) -> None:
+                        windows: list[Window] | None = None, progress: ProgressHook | None = None) -> None:
     """Translate `segments` in place; a failing backend degrades those segments, not the run."""
+    if not segments:
+        return
     requests = [TranslationRequest(s.text, s.language, avg_logprob=s.avg_logprob, window=w,
-                                   word_probabilities=tuple(x.probability for x in s.words))
+                                   word_probabilities=tuple(x.probability for x in s.words), seconds=s.end - s.start)
                 for s, w in zip(segments, windows or [None] * len(segments), strict=True)]
     try:
-        results = translator.translate(requests, target)
+        results = translator.translate(requests, target, progress=progress)
     except Exception as e:  # e.g. a Whisper decode that runs out of memory
         results = [failed_result(e) for _ in segments]
     for seg, result in zip(segments, results, strict=True):

@@ -2,7 +2,8 @@
 
 Two kinds of work, kept apart so an accelerator never waits on ffmpeg:
 - extraction tasks (CPU, one per file, a few files ahead): probe + decode to 16 kHz audio,
-  which lands in the object store;
+  which lands in the object store as 16-bit samples (half the size of float32; a worker's
+  temporary file would not be readable from another node);
 - long-lived transcriber actors (one per GPU, `num_gpus=1`; else one per node using its cores):
   each loads the models once and turns (media info, audio) into a `Transcript`.
 The driver writes every output and the manifest, so OUTDIR needs to exist only where the
@@ -52,15 +53,18 @@ def import_ray():
 
 def _extract(path: str, audio_stream: int | None) -> tuple[tuple[str | None, MediaInfo | None, float],
                                                            np.ndarray | None]:
-    """(error, media info, seconds) and the audio, as two objects: the driver reads only the small one."""
-    from .media import load_media
+    """(error, media info, seconds) and the audio's 16-bit samples, as two objects: the driver reads
+    only the small one."""
+    from .media import open_media
 
     started = time.perf_counter()
     try:
-        info, audio = load_media(path, audio_stream)
+        info, audio = open_media(path, audio_stream)
+        with audio:
+            samples = audio.pcm(0, audio.size)
     except Exception as e:  # returned, not raised: the driver turns it into this file's failure line
         return (failure_message(path, e), None, 0.0), None
-    return (None, info, time.perf_counter() - started), audio
+    return (None, info, time.perf_counter() - started), samples
 
 
 class _Transcriber:
@@ -72,6 +76,7 @@ class _Transcriber:
 
     def run(self, path: str, options: PipelineOptions, info: MediaInfo, audio: np.ndarray,
             extract_s: float) -> tuple[str | None, Transcript | None]:
+        from .audio import PcmAudio
         from .pipeline import transcribe
 
         started = time.perf_counter()
@@ -82,7 +87,7 @@ class _Transcriber:
             self.current[path] = (stage, completed, total)
 
         try:
-            transcript = transcribe(path, options, progress=hook, media=(info, audio))
+            transcript = transcribe(path, options, progress=hook, media=(info, PcmAudio(audio)))
             transcript.timings["extract"] = extract_s
         except Exception as e:  # one file's failure; the actor and its model stay up for the next
             return failure_message(path, e), None

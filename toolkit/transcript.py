@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 SCHEMA_VERSION = 1
 DEFAULT_SPEAKER = "SPEAKER_00"
@@ -116,6 +117,8 @@ class VoicePrint:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VoicePrint:
+        import numpy as np  # not at the top: `import toolkit` stays without numpy
+
         embedding = np.asarray(d["embedding"], dtype=np.float32)
         if embedding.ndim != 1 or not embedding.size:
             raise ValueError("a voice embedding is a non-empty list of numbers")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from .media import SAMPLE_RATE
+from .audio import SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from .audio import Audio
+    from .progress import ProgressHook
 
 
 @dataclass(frozen=True)
@@ -26,8 +30,12 @@ class VadSettings:
     chunk_s: float = 600.0
 
 
-def speech_regions(audio: np.ndarray, settings: VadSettings = VadSettings()) -> list[tuple[float, float]]:
-    """(start, end) seconds of speech in 16 kHz mono `audio`, sorted and disjoint."""
+def speech_regions(audio: np.ndarray | Audio, settings: VadSettings = VadSettings(),
+                   progress: ProgressHook | None = None) -> list[tuple[float, float]]:
+    """(start, end) seconds of speech in 16 kHz mono `audio`, sorted and disjoint. Memory: one chunk
+    (`settings.chunk_s`) of audio at a time, however long `audio` is."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
     if audio.size == 0:
         return []
     pad = settings.speech_pad_ms / 1000 + 0.05
@@ -51,6 +59,8 @@ def speech_regions(audio: np.ndarray, settings: VadSettings = VadSettings()) -> 
                 regions[-1] = (last[0], end)
             else:
                 regions.append((start, end))
+        if progress:
+            progress("vad", stop / SAMPLE_RATE, audio.size / SAMPLE_RATE)
     merged: list[tuple[float, float]] = []
     for start, end in regions:  # padding can make neighbours touch; keep them disjoint
         if merged and start < merged[-1][1]:
@@ -60,7 +70,7 @@ def speech_regions(audio: np.ndarray, settings: VadSettings = VadSettings()) -> 
     return merged
 
 
-def _quiet_cuts(audio: np.ndarray, step: int, search_s: float = 20.0, frame_s: float = 0.1) -> list[int]:
+def _quiet_cuts(audio: np.ndarray | Audio, step: int, search_s: float = 20.0, frame_s: float = 0.1) -> list[int]:
     """Chunk boundaries about `step` samples apart, each moved back to the quietest 100 ms of
     the `search_s` before it, so that a boundary falls in a pause rather than inside a word."""
     frame, search = int(frame_s * SAMPLE_RATE), int(search_s * SAMPLE_RATE)

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from .progress import ProgressHook, no_progress
 from .speaker_encoder import SAMPLE_RATE, SpeakerEncoder, load_speaker_encoder
 from .transcript import VoiceMatch, VoicePrint
+
+if TYPE_CHECKING:
+    from .audio import Audio
 
 # Calibrated with scripts/calibrate_voices.py (README "People across videos"): GE2E prints of one
 # voice recorded alike sit at cosine 0.91-0.99; different real people at <= 0.89 (two women, both
@@ -48,9 +52,10 @@ class _Span:
     speaker: str
 
 
-def voice_prints(audio: np.ndarray, turns: Iterable[Turn], encoder: SpeakerEncoder | None = None,
-                 max_seconds: float = 180.0) -> dict[str, VoicePrint]:
-    """One print per speaker of `turns` over 16 kHz mono `audio`.
+def voice_prints(audio: np.ndarray | Audio, turns: Iterable[Turn], encoder: SpeakerEncoder | None = None,
+                 max_seconds: float = 180.0, progress: ProgressHook | None = None) -> dict[str, VoicePrint]:
+    """One print per speaker of `turns` over 16 kHz mono `audio` (an array or `audio.Audio`);
+    `progress("voices", done, total)` in seconds of the speech embedded.
 
     Each window embedding counts with the seconds of audio it covers, so a print is the
     length-weighted centroid of the speaker's speech. At most `max_seconds` of a speaker's
@@ -66,19 +71,23 @@ def voice_prints(audio: np.ndarray, turns: Iterable[Turn], encoder: SpeakerEncod
     from threadpoolctl import threadpool_limits
 
     prints: dict[str, VoicePrint] = {}
+    chosen = {speaker: _spread(spans, int(max_seconds * SAMPLE_RATE)) for speaker, spans in by_speaker.items()}
+    total = sum(b - a for spans in chosen.values() for a, b in spans) / SAMPLE_RATE
+    done, progress = 0.0, progress or no_progress
     # Small matmuls: BLAS threads only contend (see diarize.py); scoped to this call.
     with threadpool_limits(limits=1, user_api="blas"):
-        for speaker, spans in by_speaker.items():
-            spans = _spread(spans, int(max_seconds * SAMPLE_RATE))
+        for speaker, spans in chosen.items():
             clips = [_fill_window(audio[a:b]) for a, b in spans]
-            total = np.zeros(encoder.dim, dtype=np.float64)
+            centroid = np.zeros(encoder.dim, dtype=np.float64)
             for (a, b), windows in zip(spans, encoder.embed_windows_batch(clips), strict=True):
                 covered = np.minimum(windows.ends, (b - a) / SAMPLE_RATE) - windows.starts
-                total += (np.maximum(covered, 1e-3)[:, None] * windows.embeddings).sum(axis=0)
-            norm = float(np.linalg.norm(total))
+                centroid += (np.maximum(covered, 1e-3)[:, None] * windows.embeddings).sum(axis=0)
+            norm = float(np.linalg.norm(centroid))
             if norm > 0:
-                prints[speaker] = VoicePrint((total / norm).astype(np.float32),
+                prints[speaker] = VoicePrint((centroid / norm).astype(np.float32),
                                              sum(b - a for a, b in spans) / SAMPLE_RATE, encoder.name)
+            done += sum(b - a for a, b in spans) / SAMPLE_RATE
+            progress("voices", done, total)
     return prints
 
 
@@ -191,16 +200,17 @@ def _transcript_voice(path: str, speaker: str) -> VoicePrint:
 
 
 def _span_voice(path: str, start: float, end: float, encoder: SpeakerEncoder | None) -> VoicePrint:
-    from .media import MediaError, load_media
+    from .media import MediaError, open_media
     from .vad import speech_regions
 
     try:
-        _, audio = load_media(path)
+        _, audio = open_media(path)
     except MediaError as e:
         raise ValueError(str(e)) from e
-    if start * SAMPLE_RATE >= len(audio):
-        raise ValueError(f"{path}: the span starts after the end of its audio ({len(audio) / SAMPLE_RATE:.1f} s)")
-    clip = audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
+    with audio:  # only the span is read: a print from an hour-long recording costs the span
+        if start * SAMPLE_RATE >= len(audio):
+            raise ValueError(f"{path}: the span starts after the end of its audio ({audio.duration:.1f} s)")
+        clip = audio.read(start, end)
     # only the speech inside the span: music or silence around a voice would pull its print away
     turns = [_Span(s, e, "span") for s, e in speech_regions(clip)]
     prints = voice_prints(clip, turns, encoder)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -10,6 +10,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ..asr import Window
+    from ..progress import ProgressHook
 
 UNRELIABLE = 0.5  # confidence below this is flagged `translation_unreliable`
 # What a reader is told for each `TranslationResult.reason` (the evidence of `translation_unreliable`).
@@ -35,6 +36,14 @@ class TranslationRequest:
     # translate task from the same encoder output instead of encoding the audio again.
     window: Window | None = None
     word_probabilities: tuple[float, ...] = ()  # the transcript's words, as the recogniser scored them
+    seconds: float = 0.0  # of media the segment covers: progress is counted in these
+
+
+def progress_seconds(requests: Sequence[TranslationRequest]) -> list[float]:
+    """What each request counts for in progress: its seconds of media, or 1 each when none says."""
+    if any(r.seconds > 0 for r in requests):
+        return [max(0.0, r.seconds) for r in requests]
+    return [1.0] * len(requests)
 
 
 @dataclass
@@ -68,4 +77,6 @@ class Translator(Protocol):
     name: str
 
     def translate(self, requests: list[TranslationRequest], target: str = "en",
-                  progress: Callable[[int, int], None] | None = None) -> list[TranslationResult]: ...
+                  progress: ProgressHook | None = None) -> list[TranslationResult]:
+        """`progress("translate", done, total)` in the requests' seconds (`progress_seconds`)."""
+        ...

@@ -14,7 +14,7 @@ files only (and one short connection attempt when online), whether a route can r
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +27,16 @@ from ..models import (
     offline,
     resolve_runtime,
 )
+from ..progress import ProgressHook
 from .lexicon import Term, load_glossary
-from .result import TranslationRequest, TranslationResult, Translator, empty_result, failed_result
+from .result import (
+    TranslationRequest,
+    TranslationResult,
+    Translator,
+    empty_result,
+    failed_result,
+    progress_seconds,
+)
 from .text import Seq2SeqTranslator
 
 AUTO_NLLB = TRANSLATION_MODELS["nllb"]
@@ -163,7 +171,7 @@ class RoutedTranslator:
                 _check_model(spec)
 
     def translate(self, requests: list[TranslationRequest], target: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> list[TranslationResult]:
+                  progress: ProgressHook | None = None) -> list[TranslationResult]:
         target = target or self.target
         if target != self.target:
             raise ValueError(f"this translator was loaded for {self.target!r}, not {target!r}")
@@ -176,12 +184,14 @@ class RoutedTranslator:
                 results[i] = TranslationResult(req.text.strip(), 1.0, True, None, "identity")
             else:
                 groups.setdefault(req.source, []).append(i)
-        done = len(requests) - sum(len(g) for g in groups.values())
+        seconds = progress_seconds(requests)
+        total = sum(seconds)
+        done = total - sum(seconds[i] for g in groups.values() for i in g)
         for source, idx in groups.items():
 
-            def sub_progress(n: int, _total: int, base: int = done) -> None:
+            def sub_progress(stage: str, n: float, _total: float, base: float = done) -> None:
                 if progress:
-                    progress(base + n, len(requests))
+                    progress(stage, base + n, total)
 
             try:  # one failing route (no route, a model that will not load) fails only its own requests
                 backend = self.backend_for(source)
@@ -192,9 +202,9 @@ class RoutedTranslator:
                 outs = [failed_result(e, str(self._resolve(source))) for _ in idx]
             for i, out in zip(idx, outs, strict=True):
                 results[i] = out
-            done += len(idx)
+            done += sum(seconds[i] for i in idx)
         if progress:
-            progress(len(requests), len(requests))
+            progress("translate", total, total)
         return [r for r in results if r is not None]
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from ..models import Runtime, resolve_runtime
+from ..progress import ProgressHook
 from .confidence import judged
 from .engines import Engine, load_engine
 from .guard import guard
 from .lexicon import Term
-from .result import TranslationRequest, TranslationResult, empty_result
+from .result import TranslationRequest, TranslationResult, empty_result, progress_seconds
 from .sentences import split_text
 
 
@@ -37,13 +38,13 @@ class Seq2SeqTranslator:
         return self._engine
 
     def translate(self, requests: list[TranslationRequest], target: str = "en",
-                  progress: Callable[[int, int], None] | None = None) -> list[TranslationResult]:
+                  progress: ProgressHook | None = None) -> list[TranslationResult]:
         return translate_pieces(self.engine, requests, target, batch_size=self.batch_size, progress=progress,
                                 backend=self.engine.description, glossary=self.glossary)
 
 
 def translate_pieces(engine: Engine, requests: Sequence[TranslationRequest], target: str, *,
-                     batch_size: int = 16, progress: Callable[[int, int], None] | None = None,
+                     batch_size: int = 16, progress: ProgressHook | None = None,
                      backend: str = "", glossary: Iterable[Term] = ()) -> list[TranslationResult]:
     """The one split/batch/join path shared by every text engine (transformers or CTranslate2)."""
     pieces: list[tuple[int, int, str]] = []  # (request index, piece index, text)
@@ -56,11 +57,11 @@ def translate_pieces(engine: Engine, requests: Sequence[TranslationRequest], tar
     outputs: dict[tuple[int, int], tuple[str, float | None, bool]] = {}
     # group by source language (one forced language per batch) and sort by length so padding stays small
     order = sorted(range(len(pieces)), key=lambda k: (requests[pieces[k][0]].source, len(pieces[k][2])))
-    done_requests: set[int] = set()
     remaining = {i: c for i, c in enumerate(counts)}
-    total = len(requests)
+    seconds = progress_seconds(requests)
+    total, done = sum(seconds), sum(s for s, c in zip(seconds, counts, strict=True) if c == 0)
     if progress:
-        progress(sum(1 for c in counts if c == 0), total)
+        progress("translate", done, total)
     start = 0
     while start < len(order):
         source = requests[pieces[order[start]][0]].source
@@ -77,9 +78,9 @@ def translate_pieces(engine: Engine, requests: Sequence[TranslationRequest], tar
             outputs[(i, j)] = out
             remaining[i] -= 1
             if remaining[i] == 0:
-                done_requests.add(i)
+                done += seconds[i]
         if progress:
-            progress(len(done_requests) + sum(1 for c in counts if c == 0), total)
+            progress("translate", done, total)
     results = []
     for i, req in enumerate(requests):
         if counts[i] == 0:

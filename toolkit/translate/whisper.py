@@ -7,7 +7,7 @@ encoder output the recogniser already made for the segment's region.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +15,12 @@ import numpy as np
 from ..asr import Decoded, DecodeOptions, RegionRecognizer, Window
 from ..media import SAMPLE_RATE
 from ..models import Runtime, decode_batch_size, load_whisper, resolve_runtime
+from ..progress import ProgressHook
 from ..utils import chunks
 from .confidence import judged
 from .guard import compression_ratio
 from .lexicon import Term
-from .result import TranslationRequest, TranslationResult, empty_result
+from .result import TranslationRequest, TranslationResult, empty_result, progress_seconds
 
 # Whisper tiny/base/small translate these to English tolerably (FLEURS X->en in the Whisper
 # paper); anything else, Azerbaijani included (chrF 12-21 measured here), is never reliable,
@@ -52,7 +53,7 @@ class WhisperTranslator:
                                 batch_size=self.batch_size)
 
     def translate(self, requests: list[TranslationRequest], target: str = "en",
-                  progress: Callable[[int, int], None] | None = None) -> list[TranslationResult]:
+                  progress: ProgressHook | None = None) -> list[TranslationResult]:
         if target != "en":
             raise ValueError(f"Whisper translates to English only, not {target!r}; use a text model (e.g. nllb)")
         results: list[TranslationResult | None] = [None] * len(requests)
@@ -64,16 +65,18 @@ class WhisperTranslator:
                 results[i] = TranslationResult("", 0.0, False, "no_audio", self.name)
             else:
                 todo.append(i)
-        done = len(requests) - len(todo)
+        seconds = progress_seconds(requests)
+        total = sum(seconds)
+        done = total - sum(seconds[i] for i in todo)
         for chunk in chunks(todo, self.batch_size):
             windows = [self._window(requests[i]) for i in chunk]
             decodes = self.recognizer.decode([(w, requests[i].source) for w, i in zip(windows, chunk, strict=True)],
                                              task="translate")
             for i, decoded in zip(chunk, decodes, strict=True):
                 results[i] = self._judged(requests[i], decoded)
-            done += len(chunk)
+            done += sum(seconds[i] for i in chunk)
             if progress:
-                progress(done, len(requests))
+                progress("translate", done, total)
         return [r for r in results if r is not None]
 
     def _window(self, req: TranslationRequest) -> Window:
