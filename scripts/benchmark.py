@@ -11,10 +11,13 @@ From a clone without ../shared/bench the toolkit alone is run and scored, and th
 
 Usage:
   scripts/benchmark.py [SAMPLE ...] [--repeats N] [--oracle] [--no-peer] [--profile]
-                       [--long-minutes M [--long-only] [--peer-limit X]] [--device cpu|cuda]
+                       [--long-minutes M [--long-spread M] [--long-only] [--peer-limit X]]
+                       [--device cpu|cuda]
                        [--json OUT.json] [-- extra toolkit options]
 The long input is a video (MKV: a still picture and the samples' audio laid end to end, as
-16-bit PCM so that its clock stays exact); toolkit and peer run once each on it.
+16-bit PCM so that its clock stays exact); toolkit and peer run once each on it. With
+--long-spread M the samples come once every M minutes, with low noise between (hours of media,
+little speech: memory against length).
 Scores come from `toolkit.evaluate` (the `eval` extra; it agrees with ../shared/bench/score.py to
 3 decimals): CER per language, language accuracy per turn, DER, speaker count, chrF of the
 English translation per source language, words outside turns, boundary error.
@@ -122,11 +125,13 @@ def peer_cmd(media: Path, mdir: str, out_json: Path, peer: str = "peer") -> list
     return [sys.executable, str(BENCH / PEERS[peer]), str(media), mdir, str(out_json), *device]
 
 
-def build_long_input(minutes: float, folder: Path) -> tuple[Path, Path]:
+def build_long_input(minutes: float, folder: Path, spread: float = 0) -> tuple[Path, Path]:
     """The samples' audio laid end to end until `minutes` long, and the matching truth file.
 
-    Each sample is decoded once with ffmpeg and the copies are joined at exact sample offsets
-    (a 16 kHz WAV), so the concatenated truth's turn times stay exact over hours.
+    With `spread` (minutes), each `spread`-minute block holds the samples once, then low noise
+    (-60 dBFS) to its end: hours of media for extraction, VAD and every per-file structure, with
+    a fixed share of speech to decode. Each sample is decoded once and the copies are joined at
+    exact sample offsets (a 16 kHz WAV written as it goes), so the joined truth's times stay exact.
     """
     import wave
 
@@ -137,19 +142,26 @@ def build_long_input(minutes: float, folder: Path) -> tuple[Path, Path]:
     sources = sorted(SAMPLES.glob("*.mp4"))
     clips = {p: (np.clip(extract_audio(p) * 32768, -32768, 32767).astype("<i2").tobytes(),
                  json.loads(p.with_suffix(".truth.json").read_text(encoding="utf-8"))) for p in sources}
-    wav, truth_path = folder / f"long_{int(minutes)}min.wav", folder / f"long_{int(minutes)}min.truth.json"
+    stem = f"long_{int(minutes)}min" + (f"_every{int(spread)}min" if spread else "")
+    wav, truth_path = folder / f"{stem}.wav", folder / f"{stem}.truth.json"
     offset, turns, speakers = 0.0, [], set()
+    noise = np.random.default_rng(0)
     with wave.open(str(wav), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(SAMPLE_RATE)
         while offset < minutes * 60:
+            block_end = min(minutes * 60, offset + spread * 60)
             for data, truth in clips.values():
                 w.writeframes(data)
                 for t in truth["turns"]:
                     turns.append({**t, "start": t["start"] + offset, "end": t["end"] + offset})
                 speakers.update(truth["speakers"])
                 offset += len(data) / 2 / SAMPLE_RATE
+            while spread and offset < block_end:
+                n = int(min(60.0, block_end - offset) * SAMPLE_RATE)
+                w.writeframes(np.round(noise.standard_normal(n) * 33).astype("<i2").tobytes())
+                offset += n / SAMPLE_RATE
     out = wav.with_suffix(".mkv")
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=320x240:r=1",
                     "-i", str(wav), "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-tune", "stillimage",
@@ -184,6 +196,8 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="print the toolkit's stage timings per sample")
     ap.add_argument("--long-minutes", type=float, default=0, help="also time a concatenated input this long")
     ap.add_argument("--long-only", action="store_true", help="only the long input, not the samples")
+    ap.add_argument("--long-spread", type=float, default=0, metavar="M",
+                    help="the long input holds the samples once every M minutes, low noise between")
     ap.add_argument("--peer-limit", type=float, default=0, metavar="X",
                     help="stop the peer on the long input once it has run X times the toolkit's time "
                          "(the ratio is then reported as below 1/X); 0: let it finish")
@@ -291,7 +305,7 @@ def print_samples(rows: list, report: dict, args: argparse.Namespace) -> None:
 
 def run_long(args: argparse.Namespace, work: Path, mdir: str, extra: list[str]) -> dict:
     """Toolkit, then peer, once each on the long input; each is scored and printed as it ends."""
-    media, truth = build_long_input(args.long_minutes, work)
+    media, truth = build_long_input(args.long_minutes, work, args.long_spread)
     audio_s = json.loads(truth.read_text())["duration"]
     print(f"\nLong input: {media.name}, {audio_s / 60:.1f} min of audio", flush=True)
     result: dict = {"minutes": audio_s / 60}

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.report import HtmlWriter, build_reports, media_src, render_report
+from toolkit.report import HtmlWriter, media_src, render_report
+from toolkit.report_index import build_reports
 from toolkit.transcript import MediaInfo, Segment, Transcript, Word
 from toolkit.writers import available_formats, get_writer
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from toolkit.corpus import update_index
-from toolkit.report import build_reports, render_report
+from toolkit.report import render_report
+from toolkit.report_index import build_reports
 from toolkit.search import search
 from toolkit.search_keys import text_keys, words
 

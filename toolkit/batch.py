@@ -219,7 +219,7 @@ def link_speakers(output_dir: Path, options: PipelineOptions, formats: list[str]
 
     link_collection(output_dir, options.voices)
     if "html" in formats:
-        from .report import build_reports
+        from .report_index import build_reports
 
         build_reports(output_dir, target=options.translate_to or "en", reports=False)
 

@@ -153,7 +153,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import warnings
     from pathlib import Path
 
-    from .report import build_reports
+    from .report_index import build_reports
 
     if not Path(args.folder).is_dir():
         print(printable(f"toolkit: {args.folder}: no such folder"), file=sys.stderr)

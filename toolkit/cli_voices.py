@@ -91,7 +91,7 @@ def _list(library, samples: bool) -> int:
 
 def _cmd_link(args: argparse.Namespace) -> int:
     from .linking import LinkOptions, link_collection, read_speakers_file
-    from .report import INDEX_NAME, build_reports
+    from .report_index import INDEX_NAME, build_reports
     from .voice_library import LibraryError
 
     folder = Path(args.folder)
