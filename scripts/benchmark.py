@@ -158,8 +158,7 @@ def build_long_input(minutes: float, folder: Path, spread: float = 0) -> tuple[P
                     turns.append({**t, "start": t["start"] + offset, "end": t["end"] + offset})
                 speakers.update(truth["speakers"])
                 offset += len(data) / 2 / SAMPLE_RATE
-            while spread and offset < block_end:
-                n = int(min(60.0, block_end - offset) * SAMPLE_RATE)
+            while spread and (n := int(min(60.0, block_end - offset) * SAMPLE_RATE)) > 0:
                 w.writeframes(np.round(noise.standard_normal(n) * 33).astype("<i2").tobytes())
                 offset += n / SAMPLE_RATE
     out = wav.with_suffix(".mkv")
