@@ -66,11 +66,15 @@ def test_music_bed_gives_no_text_outside_speech(run_pipeline):
 
 
 def test_contract_fields_and_timings(run_pipeline):
+    from toolkit import models
+
     data = run_pipeline("confession_mixed", **FULL).to_dict()
     assert data["media"]["duration"] == pytest.approx(71.0, abs=0.2)
     assert data["media"]["sample_rate"] == 16000 and data["media"]["audio_stream"] == 0
     assert {"extract", "vad", "transcribe"} <= set(data["timings"])
-    assert data["models"]["asr"].startswith("whisper-base (ct2 int8")
+    # the device was left on auto: int8 on a CPU, float16 on a GPU, whichever this machine resolved
+    runtime = models.resolve_runtime()
+    assert data["models"]["asr"] == f"whisper-base (ct2 {runtime.compute_type}, {runtime.device})"
     for seg in data["segments"]:
         assert {"start", "end", "speaker", "language", "language_confidence", "text", "translation",
                 "words"} <= set(seg)

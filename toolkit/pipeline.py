@@ -5,6 +5,7 @@ Each stage is one call into its module; `transcribe()` reads top to bottom in on
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -231,8 +232,7 @@ def transcribe_audio(info: MediaInfo, audio: np.ndarray | Audio, options: Pipeli
 
     segments: list[Segment] = []
     notes: list[str] = media_io.damage_notes(info)  # damaged audio: said first, since it bears on every time
-    total = sum(t.end - t.start for t in windows)
-    done = 0.0
+    total, done = math.fsum(t.end - t.start for t in windows), []  # fsum: the last prefix is the total
     progress("transcribe", 0.0, total)
     for batch in chunks(windows, recognizer.batch_size):
         with _timed(timings, "transcribe"):
@@ -241,14 +241,14 @@ def transcribe_audio(info: MediaInfo, audio: np.ndarray | Audio, options: Pipeli
             kept = [(segment, piece.window) for turn, pieces in zip(batch, found, strict=True) for piece in pieces
                     if (segment := _segment(piece.decision, turn))]
         segments.extend(segment for segment, _ in kept)
-        done += sum(turn.end - turn.start for turn in batch)
-        progress("transcribe", done, total)
+        done += [turn.end - turn.start for turn in batch]
+        progress("transcribe", math.fsum(done), total)
         by_audio = [(s, r) for s, r in kept if translator and translator.translates_audio(s.language)]
         if by_audio:
             with _timed(timings, "translate"):  # now, while the regions' encoder outputs exist
                 _apply_translations(translator, [s for s, _ in by_audio], options.translate_to, notes,
                                     [r for _, r in by_audio])
-            progress("translate", done, total)  # the regions and their encoder outputs go with this batch
+            progress("translate", math.fsum(done), total)  # the regions and their encoder outputs go with this batch
 
     if translator:
         with _timed(timings, "translate"):  # text models: one batched pass over what is left

@@ -72,8 +72,8 @@ def voice_prints(audio: np.ndarray | Audio, turns: Iterable[Turn], encoder: Spea
 
     prints: dict[str, VoicePrint] = {}
     chosen = {speaker: _spread(spans, int(max_seconds * SAMPLE_RATE)) for speaker, spans in by_speaker.items()}
-    total = sum(b - a for spans in chosen.values() for a, b in spans) / SAMPLE_RATE
-    done, progress = 0.0, progress or no_progress
+    total = sum(b - a for spans in chosen.values() for a, b in spans)  # samples
+    done, progress = 0, progress or no_progress
     # Small matmuls: BLAS threads only contend (see diarize.py); scoped to this call.
     with threadpool_limits(limits=1, user_api="blas"):
         for speaker, spans in chosen.items():
@@ -86,8 +86,8 @@ def voice_prints(audio: np.ndarray | Audio, turns: Iterable[Turn], encoder: Spea
             if norm > 0:
                 prints[speaker] = VoicePrint((centroid / norm).astype(np.float32),
                                              sum(b - a for a, b in spans) / SAMPLE_RATE, encoder.name)
-            done += sum(b - a for a, b in spans) / SAMPLE_RATE
-            progress("voices", done, total)
+            done += sum(b - a for a, b in spans)
+            progress("voices", done / SAMPLE_RATE, total / SAMPLE_RATE)
     return prints
 
 

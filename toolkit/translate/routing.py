@@ -191,7 +191,7 @@ class RoutedTranslator:
 
             def sub_progress(stage: str, n: float, _total: float, base: float = done) -> None:
                 if progress:
-                    progress(stage, base + n, total)
+                    progress(stage, min(base + n, total), total)
 
             try:  # one failing route (no route, a model that will not load) fails only its own requests
                 backend = self.backend_for(source)

@@ -80,7 +80,7 @@ def translate_pieces(engine: Engine, requests: Sequence[TranslationRequest], tar
             if remaining[i] == 0:
                 done += seconds[i]
         if progress:
-            progress("translate", done, total)
+            progress("translate", min(done, total), total)
     results = []
     for i, req in enumerate(requests):
         if counts[i] == 0:

@@ -76,7 +76,7 @@ class WhisperTranslator:
                 results[i] = self._judged(requests[i], decoded)
             done += sum(seconds[i] for i in chunk)
             if progress:
-                progress("translate", done, total)
+                progress("translate", min(done, total), total)
         return [r for r in results if r is not None]
 
     def _window(self, req: TranslationRequest) -> Window:
