@@ -8,7 +8,9 @@ speakers of one transcript are two people by construction, so a name goes to one
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -70,21 +72,27 @@ def voice_prints(audio: np.ndarray | Audio, turns: Iterable[Turn], encoder: Spea
             by_speaker.setdefault(turn.speaker, []).append((a, b))
     from threadpoolctl import threadpool_limits
 
-    prints: dict[str, VoicePrint] = {}
     chosen = {speaker: _spread(spans, int(max_seconds * SAMPLE_RATE)) for speaker, spans in by_speaker.items()}
     total = sum(b - a for spans in chosen.values() for a, b in spans)  # samples
     done, progress = 0, progress or no_progress
-    # Small matmuls: BLAS threads only contend (see diarize.py); scoped to this call.
-    with threadpool_limits(limits=1, user_api="blas"):
-        for speaker, spans in chosen.items():
-            clips = [_fill_window(audio[a:b]) for a, b in spans]
-            centroid = np.zeros(encoder.dim, dtype=np.float64)
-            for (a, b), windows in zip(spans, encoder.embed_windows_batch(clips), strict=True):
-                covered = np.minimum(windows.ends, (b - a) / SAMPLE_RATE) - windows.starts
-                centroid += (np.maximum(covered, 1e-3)[:, None] * windows.embeddings).sum(axis=0)
-            norm = float(np.linalg.norm(centroid))
+
+    def centroid(spans: list[tuple[int, int]]) -> np.ndarray:
+        clips = [_fill_window(audio[a:b]) for a, b in spans]
+        summed = np.zeros(encoder.dim, dtype=np.float64)
+        for (a, b), windows in zip(spans, encoder.embed_windows_batch(clips), strict=True):
+            covered = np.minimum(windows.ends, (b - a) / SAMPLE_RATE) - windows.starts
+            summed += (np.maximum(covered, 1e-3)[:, None] * windows.embeddings).sum(axis=0)
+        return summed
+
+    prints: dict[str, VoicePrint] = {}
+    # Small matmuls: BLAS threads only contend (see diarize.py); scoped to this call. Speakers are
+    # embedded on one thread per core instead (each speaker's batch as alone: the same prints).
+    with threadpool_limits(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(max(1, min(len(chosen), os.cpu_count() or 1))) as pool:
+        for (speaker, spans), summed in zip(chosen.items(), pool.map(centroid, chosen.values()), strict=True):
+            norm = float(np.linalg.norm(summed))
             if norm > 0:
-                prints[speaker] = VoicePrint((centroid / norm).astype(np.float32),
+                prints[speaker] = VoicePrint((summed / norm).astype(np.float32),
                                              sum(b - a for a, b in spans) / SAMPLE_RATE, encoder.name)
             done += sum(b - a for a, b in spans)
             progress("voices", done / SAMPLE_RATE, total / SAMPLE_RATE)
