@@ -11,6 +11,7 @@ From a clone without ../shared/bench the toolkit alone is run and scored, and th
 
 Usage:
   scripts/benchmark.py [SAMPLE ...] [--repeats N] [--oracle] [--no-peer] [--profile]
+                       [--no-batched | --batched-only]
                        [--long-minutes M [--long-spread M] [--long-only] [--peer-limit X]]
                        [--device cpu|cuda]
                        [--json OUT.json] [-- extra toolkit options]
@@ -192,6 +193,8 @@ def main() -> None:
     ap.add_argument("--oracle", action="store_true", help="also run ../shared/bench/oracle.py")
     ap.add_argument("--no-peer", action="store_true", help="skip the peers (quality of the toolkit only)")
     ap.add_argument("--no-batched", action="store_true", help="skip the batched peer (peer_batched.py)")
+    ap.add_argument("--batched-only", action="store_true",
+                    help="only the batched peer, the speed yardstick (plain faster-whisper takes minutes)")
     ap.add_argument("--profile", action="store_true", help="print the toolkit's stage timings per sample")
     ap.add_argument("--long-minutes", type=float, default=0, help="also time a concatenated input this long")
     ap.add_argument("--long-only", action="store_true", help="only the long input, not the samples")
@@ -208,8 +211,8 @@ def main() -> None:
     args, extra = ap.parse_args(argv[:split]), argv[split + 1:]  # after "--": options for the toolkit
 
     GPU["on"] = args.device == "cuda"
-    peers = [] if args.no_peer else [p for p in PEERS if (BENCH / PEERS[p]).is_file() and
-                                     not (p == "batched" and args.no_batched)]
+    skipped = {"batched"} if args.no_batched else {"peer"} if args.batched_only else set()
+    peers = [] if args.no_peer else [p for p in PEERS if (BENCH / PEERS[p]).is_file() and p not in skipped]
     if not args.no_peer and not peers:
         print(f"note: no peers at {BENCH} (a plain clone): the toolkit alone is run and scored\n")
     if args.oracle and not (BENCH / "oracle.py").is_file():

@@ -5,6 +5,7 @@ Each stage is one call into its module; `transcribe()` reads top to bottom in on
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterator
@@ -22,9 +23,9 @@ from .audio import Audio
 from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId
 from .progress import ProgressHook, no_progress
 from .recognize import recognize
+from .streams import balanced_batches, in_streams
 from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript, VoiceMatch, VoicePrint
 from .translate import REASONS, RoutedTranslator, TranslationOptions, TranslationRequest, failed_result, load_translator
-from .utils import chunks
 from .vad import VadSettings, speech_regions
 
 __all__ = ["PipelineOptions", "ProgressHook", "transcribe", "transcribe_audio"]
@@ -234,21 +235,20 @@ def transcribe_audio(info: MediaInfo, audio: np.ndarray | Audio, options: Pipeli
     notes: list[str] = media_io.damage_notes(info)  # damaged audio: said first, since it bears on every time
     total, done = math.fsum(t.end - t.start for t in windows), []  # fsum: the last prefix is the total
     progress("transcribe", 0.0, total)
-    for batch in chunks(windows, recognizer.batch_size):
-        with _timed(timings, "transcribe"):
-            found = recognize(recognizer, audio, [(t.start, t.end) for t in batch], text_id,
-                              outsiders=not options.languages_only, joints=[joints[t] for t in batch])
-            kept = [(segment, piece.window) for turn, pieces in zip(batch, found, strict=True) for piece in pieces
-                    if (segment := _segment(piece.decision, turn))]
-        segments.extend(segment for segment, _ in kept)
+    streams, spent, started = models.decode_streams(runtime), {}, time.perf_counter()
+    batches = balanced_batches(windows, recognizer.batch_size, streams)
+    decode = functools.partial(_decode_batch, recognizer, audio, text_id, translator, joints, options)
+    for batch, (found, batch_spent, batch_notes) in zip(batches, in_streams(batches, decode, streams), strict=True):
+        segments.extend(found)
+        notes.extend(n for n in batch_notes if n not in notes)
+        for stage, seconds in batch_spent.items():
+            spent[stage] = spent.get(stage, 0.0) + seconds
         done += [turn.end - turn.start for turn in batch]
         progress("transcribe", math.fsum(done), total)
-        by_audio = [(s, r) for s, r in kept if translator and translator.translates_audio(s.language)]
-        if by_audio:
-            with _timed(timings, "translate"):  # now, while the regions' encoder outputs exist
-                _apply_translations(translator, [s for s, _ in by_audio], options.translate_to, notes,
-                                    [r for _, r in by_audio])
-            progress("translate", math.fsum(done), total)  # the regions and their encoder outputs go with this batch
+        if "translate" in batch_spent:
+            progress("translate", math.fsum(done), total)
+    for stage, seconds in spent.items():  # the streams overlap: their wall time, shared as they spent it
+        timings[stage] = (time.perf_counter() - started) * seconds / sum(spent.values())
 
     if translator:
         with _timed(timings, "translate"):  # text models: one batched pass over what is left
@@ -276,6 +276,26 @@ def transcribe_audio(info: MediaInfo, audio: np.ndarray | Audio, options: Pipeli
                          "it can read fluently and be wrong; a line marked [?] says why, a line without a mark is "
                          "still a draft (README, Translation: how to get a real MT model)")
     return transcript
+
+
+def _decode_batch(recognizer: RegionRecognizer, audio: np.ndarray | Audio, text_id: TextLanguageId,
+                  translator: RoutedTranslator | None, joints: dict[Turn, tuple[float, ...]], options: PipelineOptions,
+                  batch: list[Turn]) -> tuple[list[Segment], dict[str, float], list[str]]:
+    """One batch of windows (on a decoding stream): language and text, then Whisper's translation
+    while the windows' encoder outputs exist. The segments, seconds spent per stage, notes."""
+    spent: dict[str, float] = {}
+    notes: list[str] = []
+    with _timed(spent, "transcribe"):
+        found = recognize(recognizer, audio, [(t.start, t.end) for t in batch], text_id,
+                          outsiders=not options.languages_only, joints=[joints[t] for t in batch])
+        kept = [(segment, piece.window) for turn, pieces in zip(batch, found, strict=True) for piece in pieces
+                if (segment := _segment(piece.decision, turn))]
+    by_audio = [(s, r) for s, r in kept if translator and translator.translates_audio(s.language)]
+    if by_audio:
+        with _timed(spent, "translate"):
+            _apply_translations(translator, [s for s, _ in by_audio], options.translate_to, notes,
+                                [r for _, r in by_audio])
+    return [s for s, _ in kept], spent, notes
 
 
 def outsider_notes(segments: list[Segment], candidates: tuple[str, ...]) -> list[str]:
