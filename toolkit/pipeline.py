@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -231,24 +231,10 @@ def transcribe_audio(info: MediaInfo, audio: np.ndarray | Audio, options: Pipeli
     windows = merge_turns(turns, options.merge_gap_s, options.max_window_s)
     joints = dict(zip(windows, turn_joints(windows, turns), strict=True))
 
-    segments: list[Segment] = []
     notes: list[str] = media_io.damage_notes(info)  # damaged audio: said first, since it bears on every time
-    total, done = math.fsum(t.end - t.start for t in windows), []  # fsum: the last prefix is the total
-    progress("transcribe", 0.0, total)
-    streams, spent, started = models.decode_streams(runtime), {}, time.perf_counter()
-    batches = balanced_batches(windows, recognizer.batch_size, streams)
     decode = functools.partial(_decode_batch, recognizer, audio, text_id, translator, joints, options)
-    for batch, (found, batch_spent, batch_notes) in zip(batches, in_streams(batches, decode, streams), strict=True):
-        segments.extend(found)
-        notes.extend(n for n in batch_notes if n not in notes)
-        for stage, seconds in batch_spent.items():
-            spent[stage] = spent.get(stage, 0.0) + seconds
-        done += [turn.end - turn.start for turn in batch]
-        progress("transcribe", math.fsum(done), total)
-        if "translate" in batch_spent:
-            progress("translate", math.fsum(done), total)
-    for stage, seconds in spent.items():  # the streams overlap: their wall time, shared as they spent it
-        timings[stage] = (time.perf_counter() - started) * seconds / sum(spent.values())
+    segments = _decode_windows(windows, decode, recognizer.batch_size, models.decode_streams(runtime), progress,
+                               timings, notes)
 
     if translator:
         with _timed(timings, "translate"):  # text models: one batched pass over what is left
@@ -276,6 +262,30 @@ def transcribe_audio(info: MediaInfo, audio: np.ndarray | Audio, options: Pipeli
                          "it can read fluently and be wrong; a line marked [?] says why, a line without a mark is "
                          "still a draft (README, Translation: how to get a real MT model)")
     return transcript
+
+
+def _decode_windows(windows: list[Turn], decode: Callable[[list[Turn]], tuple[list[Segment], dict, list[str]]],
+                    batch_size: int, streams: int, progress: ProgressHook, timings: dict[str, float],
+                    notes: list[str]) -> list[Segment]:
+    """Every window decoded, `streams` batches at a time (`_decode_batch`), reported as batches finish."""
+    segments: list[Segment] = []
+    total, done = math.fsum(t.end - t.start for t in windows), []  # fsum: the last prefix is the total
+    progress("transcribe", 0.0, total)
+    spent: dict[str, float] = {}
+    started = time.perf_counter()
+    batches = balanced_batches(windows, batch_size, streams)
+    for batch, (found, batch_spent, batch_notes) in zip(batches, in_streams(batches, decode, streams), strict=True):
+        segments.extend(found)
+        notes.extend(n for n in batch_notes if n not in notes)
+        for stage, seconds in batch_spent.items():
+            spent[stage] = spent.get(stage, 0.0) + seconds
+        done += [turn.end - turn.start for turn in batch]
+        progress("transcribe", math.fsum(done), total)
+        if "translate" in batch_spent:
+            progress("translate", math.fsum(done), total)
+    for stage, seconds in spent.items():  # the streams overlap: their wall time, shared as they spent it
+        timings[stage] = (time.perf_counter() - started) * seconds / sum(spent.values())
+    return segments
 
 
 def _decode_batch(recognizer: RegionRecognizer, audio: np.ndarray | Audio, text_id: TextLanguageId,
