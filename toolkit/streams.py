@@ -16,15 +16,28 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def balanced_batches(items: Sequence[T], most: int, streams: int) -> list[Sequence[T]]:
-    """`items` in consecutive batches of at most `most`, as many as a multiple of `streams` needs and
-    as even as can be, so that no stream idles while another decodes a batch alone (12 windows on 2
-    streams: 6 + 6, not 8 + 4)."""
+def balanced_batches(items: Sequence[T], most: int, streams: int, cost: Callable[[T], float]) -> list[list[T]]:
+    """`items` in batches of at most `most`: consecutive groups of `streams` batches (as even in size
+    as can be), each group's `cost` shared as evenly as can be among its batches (longest first, each
+    to the cheapest batch with room), so that no stream idles while another decodes a long batch
+    alone. A batch keeps its items in their order. (Decoding does not depend on what else is in a batch.)"""
     if not items:
         return []
-    count = streams * math.ceil(len(items) / (streams * max(1, most)))
-    size = math.ceil(len(items) / count)
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    groups = math.ceil(len(items) / (streams * max(1, most)))
+    size = math.ceil(len(items) / groups)
+    return [batch for g in range(0, len(items), size) for batch in _shared(items[g:g + size], streams, cost)]
+
+
+def _shared(items: Sequence[T], count: int, cost: Callable[[T], float]) -> list[list[T]]:
+    room = math.ceil(len(items) / count)
+    batches: list[list[int]] = [[] for _ in range(count)]
+    loads = [0.0] * count
+    for i in sorted(range(len(items)), key=lambda i: -cost(items[i])):
+        b = min((b for b in range(count) if len(batches[b]) < room), key=lambda b: loads[b])
+        batches[b].append(i)
+        loads[b] += cost(items[i])
+    ordered = sorted((sorted(batch) for batch in batches if batch), key=lambda batch: batch[0])
+    return [[items[i] for i in batch] for batch in ordered]
 
 
 def in_streams(batches: Sequence[T], work: Callable[[T], R], streams: int) -> Iterator[R]:
