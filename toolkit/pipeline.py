@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,9 +17,10 @@ import numpy as np
 from . import media as media_io
 from . import models
 from .asr import DecodeOptions, RegionRecognizer, Window
+from .diarize import Diarization, DiarizationOptions, diarize, mark_overlaps
 from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId
 from .recognize import recognize
-from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript, VoiceMatch, VoicePrint
+from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, SpeakerTurn, Transcript, VoiceMatch, VoicePrint
 from .translate import REASONS, RoutedTranslator, TranslationOptions, TranslationRequest, failed_result, load_translator
 from .utils import chunks
 from .vad import VadSettings, speech_regions
@@ -43,9 +44,7 @@ class PipelineOptions:
     batch_size: int = 0  # speech regions decoded together by Whisper; 0: by device (models.decode_batch_size)
     audio_stream: int | None = None  # n-th audio stream; None: the file's default
     diarize: bool = True
-    num_speakers: int | None = None
-    min_speakers: int = 1
-    max_speakers: int | None = None
+    diarization: DiarizationOptions = field(default_factory=DiarizationOptions)  # speaker counts and every knob
     translate_to: str | None = "en"  # None skips translation
     translator: str = "auto"
     translation: TranslationOptions = field(default_factory=TranslationOptions)  # text MT models' settings
@@ -69,10 +68,17 @@ class PipelineOptions:
             raise ValueError(f"--audio-stream counts from 0, not {self.audio_stream}")
         if self.batch_size < 0:
             raise ValueError(f"--batch-size must be at least 1 (or 0: by device), not {self.batch_size}")
-        if self.num_speakers is not None and self.num_speakers < 1:
-            raise ValueError(f"--num-speakers must be at least 1, not {self.num_speakers}")
-        if self.min_speakers < 1 or (self.max_speakers is not None and self.max_speakers < self.min_speakers):
-            raise ValueError(f"need 1 <= --min-speakers ({self.min_speakers}) <= --max-speakers ({self.max_speakers})")
+
+    def with_overrides(self, **overrides) -> PipelineOptions:
+        """A copy with `overrides` applied: PipelineOptions fields, or DiarizationOptions fields
+        (`num_speakers=2`) for short library calls."""
+        nested = {k: overrides.pop(k) for k in list(overrides) if k in _DIARIZATION_FIELDS}
+        if nested:
+            overrides["diarization"] = replace(overrides.get("diarization", self.diarization), **nested)
+        return replace(self, **overrides)
+
+
+_DIARIZATION_FIELDS = frozenset(f.name for f in fields(DiarizationOptions))
 
 
 def preflight(options: PipelineOptions) -> None:
@@ -104,15 +110,6 @@ def translator_for(options: PipelineOptions, runtime: models.Runtime | None = No
                            options=options.translation)
 
 
-@dataclass(frozen=True)
-class Turn:
-    """A stretch of one speaker's speech: what one decoding window covers."""
-
-    start: float
-    end: float
-    speaker: str
-
-
 def _noop(stage: str, completed: float, total: float) -> None:
     pass
 
@@ -127,19 +124,17 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 
 def speaker_turns(audio: np.ndarray, regions: list[tuple[float, float]], options: PipelineOptions,
-                  progress: ProgressHook) -> tuple[list[Turn], str | None]:
-    """Who speaks in each region; one speaker for all when diarization is off."""
+                  progress: ProgressHook) -> tuple[Diarization, str | None]:
+    """Who speaks when; one speaker for all the speech when diarization is off. The speakers'
+    voice prints (`Diarization.embeddings`) come with it."""
     if not options.diarize or not regions:
-        return [Turn(s, e, DEFAULT_SPEAKER) for s, e in regions], None
-    from .diarize import DiarizationOptions, diarize
-
-    diar_options = DiarizationOptions(num_speakers=options.num_speakers, min_speakers=options.min_speakers,
-                                      max_speakers=options.max_speakers)
-    turns = diarize(audio, regions, diar_options, progress=lambda f: progress("diarize", f, 1.0))
-    return [Turn(t.start, t.end, t.speaker) for t in turns], "resemblyzer GE2E (numpy) + agglomerative clustering"
+        turns = [SpeakerTurn(s, e, DEFAULT_SPEAKER) for s, e in regions]
+        return Diarization(turns, turns), None
+    diarization = diarize(audio, regions, options.diarization, progress=lambda f: progress("diarize", f, 1.0))
+    return diarization, "pyannote segmentation-3.0 (onnxruntime) + resemblyzer GE2E (numpy) + agglomerative clustering"
 
 
-def speaker_voices(audio: np.ndarray, turns: list[Turn], speakers: set[str], library: str | None
+def speaker_voices(audio: np.ndarray, turns: list[SpeakerTurn], speakers: set[str], library: str | None
                    ) -> tuple[dict[str, VoicePrint], dict[str, VoiceMatch]]:
     """A voice print for each speaker that has segments, and the names a voice library gives them."""
     from .voices import voice_prints
@@ -154,9 +149,9 @@ def speaker_voices(audio: np.ndarray, turns: list[Turn], speakers: set[str], lib
         return prints, match_speakers(prints, known.voices(next(iter(prints.values())).encoder))
 
 
-def merge_turns(turns: list[Turn], max_gap: float, max_length: float) -> list[Turn]:
+def merge_turns(turns: list[SpeakerTurn], max_gap: float, max_length: float) -> list[SpeakerTurn]:
     """Join consecutive turns of one speaker separated by short pauses into decoding windows."""
-    merged: list[Turn] = []
+    merged: list[SpeakerTurn] = []
     for turn in turns:
         last = merged[-1] if merged else None
         if (last and last.speaker == turn.speaker and turn.start - last.end <= max_gap
@@ -167,7 +162,7 @@ def merge_turns(turns: list[Turn], max_gap: float, max_length: float) -> list[Tu
     return merged
 
 
-def turn_joints(windows: list[Turn], turns: list[Turn]) -> list[tuple[float, ...]]:
+def turn_joints(windows: list[SpeakerTurn], turns: list[SpeakerTurn]) -> list[tuple[float, ...]]:
     """For each merged window, the pauses between the turns merged into it (where a language
     change is cut first)."""
     joints: list[tuple[float, ...]] = []
@@ -181,7 +176,7 @@ def turn_joints(windows: list[Turn], turns: list[Turn]) -> list[tuple[float, ...
     return joints
 
 
-def _segment(decision: LanguageDecision, turn: Turn) -> Segment | None:
+def _segment(decision: LanguageDecision, turn: SpeakerTurn) -> Segment | None:
     """One segment per piece of a decoding window: one speaker, one language, one translation."""
     decoded = decision.decoded
     if not decoded.text:
@@ -199,10 +194,10 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     `media` is the file's already extracted (info, 16 kHz audio), for engines that decode on
     other workers than the ones that run the models.
 
-    `overrides` are PipelineOptions fields, for short library calls:
-    `toolkit.transcribe("v.mp4", languages=("ru",), translate_to=None)`.
+    `overrides` are PipelineOptions fields, or DiarizationOptions fields, for short library calls:
+    `toolkit.transcribe("v.mp4", languages=("ru",), translate_to=None, num_speakers=2)`.
     """
-    options = replace(options or PipelineOptions(), **overrides)
+    options = (options or PipelineOptions()).with_overrides(**overrides)
     progress = progress or _noop
     timings: dict[str, float] = {}
 
@@ -217,9 +212,9 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     with _timed(timings, "vad"):
         regions = speech_regions(audio, options.vad)
     with _timed(timings, "diarize"):
-        turns, diarization_model = speaker_turns(audio, regions, options, progress)
-    windows = merge_turns(turns, options.merge_gap_s, options.max_window_s)
-    joints = dict(zip(windows, turn_joints(windows, turns), strict=True))
+        diarization, diarization_model = speaker_turns(audio, regions, options, progress)
+    windows = merge_turns(diarization.exclusive, options.merge_gap_s, options.max_window_s)
+    joints = dict(zip(windows, turn_joints(windows, diarization.exclusive), strict=True))
 
     segments: list[Segment] = []
     notes: list[str] = media_io.damage_notes(info)  # damaged audio: said first, since it bears on every time
@@ -247,8 +242,9 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
                                 options.translate_to, notes)
 
     with _timed(timings, "voices"):
-        voices, matches = speaker_voices(audio, turns, {s.speaker for s in segments}, options.voices)
+        voices, matches = speaker_voices(audio, diarization.exclusive, {s.speaker for s in segments}, options.voices)
 
+    mark_overlaps(segments, diarization)  # ASR decoded one speaker at a time; crosstalk gets both
     transcript = Transcript(
         media=info, segments=sorted(segments, key=lambda s: s.start), languages=list(options.languages),
         models={"asr": models.describe_whisper(options.model, runtime),

@@ -93,6 +93,7 @@ class _Lane:
     segments: list[_SegmentView] = field(default_factory=list)
     label: str = ""  # what the page calls the speaker: the voice library's name, else the id
     match: str = ""  # the evidence for that name: "SPEAKER_01, voice 0.93 >= 0.90"
+    crosstalk: list[tuple[float, float]] = field(default_factory=list)  # (left, width) where they talk over another
 
 
 @dataclass
@@ -264,6 +265,11 @@ def report_context(transcript: Transcript, path: str | Path, target: str = "en")
                             warning, round(left, 3), round(min(width, 100 - left), 3))
         views.append(view)
         lanes[seg.speaker].segments.append(view)
+        for o in seg.overlap:  # lights the other speaker's lane too, even where they have no segment
+            lane = lanes.setdefault(o.speaker, _Lane(o.speaker, 0.0, 0.0, label=transcript.speaker_label(o.speaker)))
+            left = 100 * max(0.0, o.start) / duration
+            lane.crosstalk.append((round(left, 3), round(min(max(0.25, 100 * (o.end - o.start) / duration),
+                                                              100 - left), 3)))
 
     media_path = transcript.media.path
     stage_times, total_time = _timings(transcript)
