@@ -22,6 +22,7 @@ from .conftest import truth
 
 NAMES = ["confession_mixed", "real_voice_mixed", "russian_two_speakers", "azeri_music"]
 MARGIN = DiarizationOptions().vad_margin_s
+PAD = DiarizationOptions().asr_pad_s
 
 
 def der(truth_turns: list[dict], turns: list[SpeakerTurn]) -> float:
@@ -45,8 +46,9 @@ def _check_invariants(d: Diarization, regions: list[tuple[float, float]]) -> Non
     assert all(t.end > t.start for t in ex + d.turns)
     assert all(a.end <= b.start + 1e-9 for a, b in zip(ex, ex[1:], strict=False)), "exclusive turns sorted, disjoint"
     for t in ex:  # speech only near the VAD's: music and noise far from it are not speech
-        assert any(s - MARGIN - 0.02 <= t.start and t.end <= e + MARGIN + 0.02 for s, e in regions), t
-        assert any(u.speaker == t.speaker and u.start <= t.start + 1e-9 and t.end <= u.end + 1e-9 for u in d.turns)
+        assert any(s - MARGIN - PAD - 0.02 <= t.start and t.end <= e + MARGIN + PAD + 0.02 for s, e in regions), t
+        assert any(u.speaker == t.speaker and u.start <= t.start + PAD + 1e-9 and t.end <= u.end + PAD + 1e-9
+                   for u in d.turns), "what Whisper decodes is that speaker's turn, padded"
     assert [t.start for t in d.turns] == sorted(t.start for t in d.turns)
     for speaker in d.speakers:
         own = [t for t in d.turns if t.speaker == speaker]
@@ -185,7 +187,7 @@ def test_edge_cases(speech_map):
     assert diarize(audio, []).turns == []
     short = diarize(audio, [(1.2, 1.9)])  # shorter than one encoder window
     assert short.speakers == ["SPEAKER_00"] and len(short.exclusive) == 1
-    assert 1.2 - MARGIN - 0.02 <= short.exclusive[0].start and short.exclusive[0].end <= 1.9 + MARGIN + 0.02
+    assert 1.2 - MARGIN - PAD - 0.02 <= short.exclusive[0].start and short.exclusive[0].end <= 1.9 + MARGIN + PAD + 0.02
 
 
 def test_segmentation_model(speech_map):

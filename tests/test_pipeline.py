@@ -117,7 +117,7 @@ def test_crosstalk(overlap_scene, tmp_path):
     _check_invariants(transcript, scene["duration"])
     assert len(transcript.speakers) == 4
     crossed = [s for s in transcript.segments if s.overlap]
-    assert len(crossed) == 4 and len({s.speaker for s in crossed}) == 4
+    assert len(crossed) == 4 and len({s.speaker for s in crossed}) == 3  # E is in both crosstalks
     data = transcript.to_dict()
     assert Transcript.from_dict(data).to_dict() == data
     assert all(set(o) == {"speaker", "start", "end"} for s in data["segments"] for o in s.get("overlap", []))

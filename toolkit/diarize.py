@@ -69,11 +69,17 @@ class DiarizationOptions:
     # An overlap (two speakers), a stretch between overlaps or a pause inside speech shorter than
     # this is noise in the count, folded into its surroundings (a short pause still cuts a stretch).
     min_run_s: float = 0.1
+    # A stretch shorter than this that continues another one without a pause takes its speaker
+    # (see `_followers`); one between pauses is clustered like any other.
+    min_stretch_s: float = 0.5
     # Two people speak where the chunks' mean probability of a two-speaker class reaches
     # overlap_onset, for as long as it stays above overlap_offset (`Segmentation.speaker_count`).
     # Single-speaker speech of the samples and dev scenes stayed below 0.33 (99 % below 0.26).
     overlap_onset: float = 0.3
     overlap_offset: float = 0.2
+    # Exclusive turns (what Whisper decodes) reach this far into the pauses around them, as the
+    # VAD pads its regions: windows starting right at the speech onset cost words.
+    asr_pad_s: float = 0.1
     encoder: str = "ge2e"  # name for load_speaker_encoder when no encoder is passed
     clustering: ClusteringOptions = field(default_factory=ClusteringOptions)
 
@@ -96,7 +102,7 @@ class Diarization:
     """What diarization knows about a file; speakers are SPEAKER_00, ... in order of first speech."""
 
     turns: list[SpeakerTurn]  # overlap-aware, sorted by start: turns of two speakers may overlap
-    exclusive: list[SpeakerTurn]  # one speaker at a time, sorted and disjoint: what ASR decodes
+    exclusive: list[SpeakerTurn]  # one speaker at a time, sorted and disjoint, padded: what ASR decodes
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)  # speaker -> unit GE2E centroid
 
     @property
@@ -175,7 +181,9 @@ def assign_speakers(speech: SpeechMap, options: DiarizationOptions = Diarization
     overlap its two speakers, and read the turns off the frames."""
     lo, hi = options.bounds
     times = [(_edge(a), _edge(b)) for a, b in speech.stretches]
-    pieces = [p for i, (s, e) in enumerate(times) for p in bisect(i, s, e, speech.windows[i], options.clustering)]
+    followers = _followers(speech.stretches, max(1, round(options.min_stretch_s * SAMPLE_RATE / FRAME_STEP)))
+    pieces = [p for i, (s, e) in enumerate(times) if i not in followers
+              for p in bisect(i, s, e, speech.windows[i], options.clustering)]
     label = np.full(len(speech.count), -1, dtype=np.int32)
     vectors = np.zeros((0, speech.dim), dtype=np.float32)
     if pieces:
@@ -190,12 +198,15 @@ def assign_speakers(speech: SpeechMap, options: DiarizationOptions = Diarization
         vectors = centroids(pieces, speech.windows, n_labels)
         for p in pieces:
             label[_frame(p.start):_frame(p.end)] = p.label
+        for i, j in followers.items():
+            (a, b), (c, d) = speech.stretches[i], speech.stretches[j]
+            label[a:b] = label[d - 1] if d == a else label[c]
     if hi == 1:  # one voice: crosstalk is that voice too
         label[(speech.count > 0) & (label < 0)] = 0
         second = np.full(len(label), -1, dtype=np.int32)
     else:
         second = _overlap_speakers(speech.segmentation, speech.count, label, speech.region)
-    return _result(label, second, speech.region, vectors)
+    return _result(label, second, speech.region, vectors, options.asr_pad_s)
 
 
 def _edge(frame: int) -> float:
@@ -217,6 +228,23 @@ def _region_of_frames(num_frames: int, spans: list[tuple[float, float]], margin:
     ends = np.array([e for _, e in spans]) + margin
     inside = (centre >= starts[nearest]) & (centre < ends[nearest])
     return np.where(inside, nearest, -1).astype(np.int32)
+
+
+def _followers(stretches: list[tuple[int, int]], min_frames: int) -> dict[int, int]:
+    """{i: j}: stretch i, shorter than `min_frames`, continues stretch j without a pause (a cut by a
+    local change or a region bound), j being the longer of its neighbours and not short itself.
+    Such a sliver's own embedding is unreliable (a 0.2 s end of a turn went to another voice and
+    Whisper made up words for it); it takes its neighbour's speaker."""
+    out = {}
+    for i, (a, b) in enumerate(stretches):
+        if b - a >= min_frames:
+            continue
+        touching = [j for j in (i - 1, i + 1) if 0 <= j < len(stretches)
+                    and (stretches[j][1] == a or stretches[j][0] == b)
+                    and stretches[j][1] - stretches[j][0] >= min_frames]
+        if touching:
+            out[i] = max(touching, key=lambda j: stretches[j][1] - stretches[j][0])
+    return out
 
 
 def _stretches(single: np.ndarray, region: np.ndarray, cuts: np.ndarray) -> list[tuple[int, int]]:
@@ -307,7 +335,20 @@ def _linked_speakers(seg, label: np.ndarray, a: int, b: int) -> np.ndarray:
     return votes
 
 
-def _result(label: np.ndarray, second: np.ndarray, region: np.ndarray, vectors: np.ndarray) -> Diarization:
+def _padded(turns: list[SpeakerTurn], pad_s: float, num_frames: int) -> list[SpeakerTurn]:
+    """Turns widened into the pauses around them by up to `pad_s`, at most half of each pause."""
+    out = []
+    end_of_audio = _edge(num_frames)
+    for i, t in enumerate(turns):
+        before = turns[i - 1].end if i else 0.0
+        after = turns[i + 1].start if i + 1 < len(turns) else end_of_audio
+        out.append(SpeakerTurn(max(t.start - pad_s, (before + t.start) / 2, 0.0),
+                               min(t.end + pad_s, (t.end + after) / 2), t.speaker))
+    return out
+
+
+def _result(label: np.ndarray, second: np.ndarray, region: np.ndarray, vectors: np.ndarray,
+            pad_s: float) -> Diarization:
     """Turns from frame labels, speakers renamed SPEAKER_00, ... by first speech."""
     first: dict[int, int] = {}
     for a, _, value in runs(label):
@@ -318,6 +359,7 @@ def _result(label: np.ndarray, second: np.ndarray, region: np.ndarray, vectors: 
     # exclusive turns end at VAD region bounds too, so none outgrows Whisper's 30 s window
     key = np.where(label >= 0, label * (int(region.max()) + 1) + region, -1)
     exclusive = [SpeakerTurn(_edge(a), _edge(b), names[int(label[a])]) for a, b, value in runs(key) if value >= 0]
+    exclusive = _padded(exclusive, pad_s, len(label))
     turns = []
     for k in order:
         active = (label == k) | (second == k)

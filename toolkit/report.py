@@ -292,6 +292,7 @@ def report_context(transcript: Transcript, path: str | Path, target: str = "en")
         "total_time": total_time,
         "flagged": sum(v.unreliable for v in views),
         "failed": sum("translation_failed" in v.seg.flags for v in views),
+        "crosstalk": any(lane.crosstalk for lane in lanes.values()),
         "doubtful_words": sum(sum(w.low for w in v.words or ()) for v in views),
         "thresholds": {"word": LOW_WORD_PROBABILITY, "translation": UNRELIABLE_TRANSLATION,
                        "language": UNCERTAIN_LANGUAGE},
