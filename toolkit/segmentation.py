@@ -192,7 +192,7 @@ def chunk_starts(num_samples: int, step_frames: int, regions: list[tuple[float, 
     return starts[keep]
 
 
-def segment(audio: np.ndarray, step_s: float = 10 / 3, regions: list[tuple[float, float]] | None = None,
+def segment(audio: np.ndarray, step_s: float = 5.0, regions: list[tuple[float, float]] | None = None,
             model: SegmentationModel | None = None, batch_size: int = 4,
             progress: Callable[[float], None] | None = None) -> Segmentation:
     """Run the model on chunks sliding `step_s` apart over 16 kHz mono `audio` (only those reaching
