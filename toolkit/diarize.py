@@ -38,8 +38,8 @@ from .segmentation import (
     FRAME_STEP,
     Segmentation,
     SegmentationModel,
-    frame_time,
     load_segmentation_model,
+    region_of_frames,
     runs,
     segment,
     smooth_count,
@@ -80,8 +80,9 @@ class DiarizationOptions:
     # Single-speaker speech of the samples and dev scenes stayed below 0.33 (99 % below 0.26).
     overlap_onset: float = 0.3
     overlap_offset: float = 0.2
-    # Exclusive turns (what Whisper decodes) reach this far into the pauses around them, as the
-    # VAD pads its regions: windows starting right at the speech onset cost words.
+    # Exclusive turns (what Whisper decodes) reach this far into the pauses around them, and at
+    # least to the edges of the VAD region they open or close (see `_asr_turns`): windows starting
+    # right at the speech onset cost words.
     asr_pad_s: float = 0.1
     encoder: str = "ge2e"  # name for load_speaker_encoder when no encoder is passed
     clustering: ClusteringOptions = field(default_factory=ClusteringOptions)
@@ -136,8 +137,9 @@ class SpeechMap:
     people speak in each frame, and the single-speaker stretches with their GE2E windows."""
 
     segmentation: Segmentation
+    spans: list[tuple[float, float]]  # the VAD's speech regions (seconds)
     count: np.ndarray  # (frames,) uint8: 0, 1 or 2 people speaking
-    region: np.ndarray  # (frames,) int32: VAD region of each frame, -1 far from speech
+    region: np.ndarray  # (frames,) int32: index in `spans` of each frame's region, -1 far from speech
     stretches: list[tuple[int, int]]  # [start, end) frames of single-speaker speech
     windows: list[WindowEmbeddings]  # GE2E windows of each stretch
     dim: int  # embedding size
@@ -164,7 +166,7 @@ def map_speech(audio: np.ndarray, regions: list[tuple[float, float]],
         return None
     seg = segment(audio, options.step_s, spans, model or load_segmentation_model(),
                   progress=lambda f: report(0.3 * f))
-    region = _region_of_frames(seg.num_frames, spans, options.vad_margin_s)
+    region = region_of_frames(seg.num_frames, spans, options.vad_margin_s)
     for c, start in enumerate(seg.starts):  # the model's speech far from the VAD's is music or noise
         n = min(CHUNK_FRAMES, seg.num_frames - int(start))
         seg.activity[c, :n] &= (region[start:start + n] >= 0)[:, None]
@@ -176,7 +178,7 @@ def map_speech(audio: np.ndarray, regions: list[tuple[float, float]],
     stretches = _stretches(count == 1, region, cuts)
     enc = encoder if encoder is not None else load_speaker_encoder(options.encoder)
     windows = _embed(audio, stretches, enc, lambda f: report(0.3 + 0.7 * f))
-    return SpeechMap(seg, count, region, stretches, windows, enc.dim)
+    return SpeechMap(seg, spans, count, region, stretches, windows, enc.dim)
 
 
 def assign_speakers(speech: SpeechMap, options: DiarizationOptions = DiarizationOptions()) -> Diarization:
@@ -209,7 +211,7 @@ def assign_speakers(speech: SpeechMap, options: DiarizationOptions = Diarization
         second = np.full(len(label), -1, dtype=np.int32)
     else:
         second = _overlap_speakers(speech.segmentation, speech.count, label, speech.region)
-    return _result(label, second, speech.region, vectors, options.asr_pad_s)
+    return _result(label, second, speech, vectors, options.asr_pad_s)
 
 
 def _edge(frame: int) -> float:
@@ -219,18 +221,6 @@ def _edge(frame: int) -> float:
 
 def _frame(seconds: float) -> int:
     return max(0, int(round((seconds * SAMPLE_RATE - _EDGE) / FRAME_STEP)))
-
-
-def _region_of_frames(num_frames: int, spans: list[tuple[float, float]], margin: float) -> np.ndarray:
-    """(num_frames,) int32: the VAD region each frame belongs to, widened by `margin` but never past
-    the midpoint between two regions; -1 for frames farther from speech."""
-    centre = np.asarray(frame_time(np.arange(num_frames)))
-    bounds = np.array([(e + s) / 2 for (_, e), (s, _) in zip(spans, spans[1:], strict=False)])
-    nearest = np.searchsorted(bounds, centre).astype(np.int32)
-    starts = np.array([s for s, _ in spans]) - margin
-    ends = np.array([e for _, e in spans]) + margin
-    inside = (centre >= starts[nearest]) & (centre < ends[nearest])
-    return np.where(inside, nearest, -1).astype(np.int32)
 
 
 def _followers(stretches: list[tuple[int, int]], min_frames: int) -> dict[int, int]:
@@ -338,19 +328,28 @@ def _linked_speakers(seg, label: np.ndarray, a: int, b: int) -> np.ndarray:
     return votes
 
 
-def _padded(turns: list[SpeakerTurn], pad_s: float, num_frames: int) -> list[SpeakerTurn]:
-    """Turns widened into the pauses around them by up to `pad_s`, at most half of each pause."""
+def _asr_turns(turns: list[tuple[SpeakerTurn, int]], spans: list[tuple[float, float]], pad_s: float,
+               end_of_audio: float) -> list[SpeakerTurn]:
+    """What Whisper decodes, from (exclusive turn, VAD region) pairs: each turn reaches `pad_s` into
+    the pauses around it; one that opens or closes its VAD region starts or ends where the region
+    does (the VAD pads its regions by as much), unless the segmentation heard speech beyond that
+    (an onset the VAD clipped), so that a region one speaker holds is decoded exactly as without
+    diarization; never past the middle of a pause."""
     out = []
-    end_of_audio = _edge(num_frames)
-    for i, t in enumerate(turns):
-        before = turns[i - 1].end if i else 0.0
-        after = turns[i + 1].start if i + 1 < len(turns) else end_of_audio
-        out.append(SpeakerTurn(max(t.start - pad_s, (before + t.start) / 2, 0.0),
-                               min(t.end + pad_s, (t.end + after) / 2), t.speaker))
+    for i, (turn, r) in enumerate(turns):
+        before, after = (turns[i - 1] if i else None), (turns[i + 1] if i + 1 < len(turns) else None)
+        start, end = turn.start - pad_s, turn.end + pad_s
+        if (before is None or before[1] != r) and turn.start >= spans[r][0] - pad_s:
+            start = spans[r][0]
+        if (after is None or after[1] != r) and turn.end <= spans[r][1] + pad_s:
+            end = spans[r][1]
+        start = max(start, (before[0].end + turn.start) / 2 if before else 0.0)
+        end = min(end, (turn.end + after[0].start) / 2 if after else end_of_audio)
+        out.append(SpeakerTurn(start, end, turn.speaker))
     return out
 
 
-def _result(label: np.ndarray, second: np.ndarray, region: np.ndarray, vectors: np.ndarray,
+def _result(label: np.ndarray, second: np.ndarray, speech: SpeechMap, vectors: np.ndarray,
             pad_s: float) -> Diarization:
     """Turns from frame labels, speakers renamed SPEAKER_00, ... by first speech."""
     first: dict[int, int] = {}
@@ -360,9 +359,11 @@ def _result(label: np.ndarray, second: np.ndarray, region: np.ndarray, vectors: 
     order = sorted(first, key=first.get)
     names = {k: f"SPEAKER_{i:02d}" for i, k in enumerate(order)}
     # exclusive turns end at VAD region bounds too, so none outgrows Whisper's 30 s window
+    region = speech.region
     key = np.where(label >= 0, label * (int(region.max()) + 1) + region, -1)
-    exclusive = [SpeakerTurn(_edge(a), _edge(b), names[int(label[a])]) for a, b, value in runs(key) if value >= 0]
-    exclusive = _padded(exclusive, pad_s, len(label))
+    exclusive = [(SpeakerTurn(_edge(a), _edge(b), names[int(label[a])]), int(region[a]))
+                 for a, b, value in runs(key) if value >= 0]
+    exclusive = _asr_turns(exclusive, speech.spans, pad_s, _edge(len(label)))
     turns = []
     for k in order:
         active = (label == k) | (second == k)

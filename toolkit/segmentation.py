@@ -41,11 +41,6 @@ def frame_time(frames: np.ndarray | int) -> np.ndarray | float:
     return (np.asarray(frames) * FRAME_STEP + FRAME_SIZE / 2) / SAMPLE_RATE
 
 
-def frames_in(seconds: float) -> int:
-    """Index of the global frame whose centre is nearest to `seconds`."""
-    return max(0, int(round((seconds * SAMPLE_RATE - FRAME_SIZE / 2) / FRAME_STEP)))
-
-
 @dataclass(frozen=True)
 class Segmentation:
     """What the chunks that were run say, on one global frame grid."""
@@ -106,6 +101,19 @@ class Segmentation:
                 cuts.append(where)
             group = [point]
         return np.array(cuts, dtype=np.int64)
+
+
+def region_of_frames(num_frames: int, spans: list[tuple[float, float]], margin: float) -> np.ndarray:
+    """(num_frames,) int32: the index in `spans` (sorted speech regions, seconds) of the region each
+    frame belongs to, widened by `margin` but never past the midpoint between two regions; -1 for
+    frames farther from speech."""
+    centre = np.asarray(frame_time(np.arange(num_frames)))
+    bounds = np.array([(e + s) / 2 for (_, e), (s, _) in zip(spans, spans[1:], strict=False)])
+    nearest = np.searchsorted(bounds, centre).astype(np.int32)
+    starts = np.array([s for s, _ in spans]) - margin
+    ends = np.array([e for _, e in spans]) + margin
+    inside = (centre >= starts[nearest]) & (centre < ends[nearest])
+    return np.where(inside, nearest, -1).astype(np.int32)
 
 
 def runs(values: np.ndarray) -> list[tuple[int, int, int]]:
