@@ -37,7 +37,7 @@ class ClusteringOptions:
     small_merge_similarity: float = 0.80
     # Clusters of at least small_cluster_s each are one voice when their centroids reach this
     # cosine, whatever their size (see `_merge_voices`).
-    voice_similarity: float = 0.82
+    voice_similarity: float = 0.80
     # Pieces shorter than this (s) do not seed clusters, their embeddings being noisy;
     # they join the nearest cluster. A 1-2 s sentence still founds its own speaker.
     min_cluster_s: float = 1.0
@@ -186,10 +186,10 @@ def _merge_voices(labels: np.ndarray, sums: np.ndarray, dur: np.ndarray, lo: int
     similar first, never below `lo` clusters.
 
     The size correction expects two big clusters of one voice to sit at cosine ~1, but a voice's
-    passages differ in more than noise (measured on a 2-hour input: sub-clusters of one voice at
-    0.85-0.88 from its main cluster, each holding one passage repeated through the input), while
+    passages differ in more than noise (measured on the 2-hour benchmark input: sub-clusters of one
+    voice at 0.82-0.88 from its main cluster, each one passage repeated through the input), while
     whole-voice centroids of different voices sat at <= 0.78 on every input but the two where GE2E
-    cannot tell the voices apart at all."""
+    cannot tell the voices apart at all. The margin is thin on both sides (0.02)."""
     labels = labels.copy()
     while True:
         node_sums, node_dur = _node_stats(sums, dur, labels)

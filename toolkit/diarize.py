@@ -64,9 +64,9 @@ class DiarizationOptions:
     # of real speech onsets there, which this margin gives back.
     vad_margin_s: float = 0.5
     # A local speaker change cuts a stretch when at least this share of the chunks that see
-    # the point place a change there (within `change_tolerance_s`): one chunk in three, as
-    # the chunks that hear two similar voices as one say nothing, and a needless cut is undone
-    # by clustering.
+    # the point place a change there (within `change_tolerance_s`): any one of them, as a chunk
+    # that hears two similar voices as one says nothing, and a needless cut is undone by
+    # clustering (requiring half of three chunks missed a hand-over between two voices).
     change_support: float = 0.3
     change_tolerance_s: float = 0.2
     # An overlap (two speakers), a stretch between overlaps or a pause inside speech shorter than
