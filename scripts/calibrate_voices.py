@@ -76,7 +76,8 @@ def speaker_records(path: Path, voice_map: dict[str, str]) -> tuple[list[dict], 
     from toolkit.voices import voice_prints
 
     _, audio = load_media(path)
-    turns, _ = speaker_turns(audio, speech_regions(audio), PipelineOptions(), lambda *a: None)
+    diarization, _ = speaker_turns(audio, speech_regions(audio), PipelineOptions(), lambda *a: None)
+    turns = diarization.exclusive  # one speaker at a time, as the pipeline's prints use
     started = time.perf_counter()
     prints = voice_prints(audio, turns)
     spent = time.perf_counter() - started

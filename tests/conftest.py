@@ -64,6 +64,38 @@ def run_pipeline():
     return run
 
 
+_SPEECH_MAPS: dict[str, tuple] = {}
+
+
+@pytest.fixture(scope="session")
+def speech_map():
+    """name -> (audio, VAD regions, toolkit.diarize.SpeechMap), memoised for the session: each sample is
+    segmented and embedded once, and tests re-cluster it with the speaker counts they need."""
+    from toolkit.diarize import map_speech
+    from toolkit.media import extract_audio
+    from toolkit.vad import speech_regions
+
+    def get(name: str) -> tuple:
+        if name not in _SPEECH_MAPS:
+            audio = extract_audio(SAMPLES / f"{name}.mp4")
+            regions = speech_regions(audio)
+            _SPEECH_MAPS[name] = (audio, regions, map_speech(audio, regions))
+        return _SPEECH_MAPS[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def overlap_scene(tmp_path_factory) -> tuple[Path, dict]:
+    """A WAV with crosstalk and back-to-back turns built from the samples' voices, and its truth."""
+    from .scenes import build_scene, write_wav
+
+    audio, scene_truth = build_scene()
+    folder = tmp_path_factory.mktemp("scene")
+    (folder / "overlap_scene.truth.json").write_text(json.dumps(scene_truth, ensure_ascii=False), encoding="utf-8")
+    return write_wav(audio, folder / "overlap_scene.wav"), scene_truth
+
+
 def pytest_collection_modifyitems(config, items):
     """`requires_cuda` tests run only where CTranslate2 sees a GPU."""
     import ctranslate2

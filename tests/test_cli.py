@@ -95,6 +95,20 @@ def test_translator_failing_mid_run_fails_the_file_and_keeps_its_outputs(tmp_pat
     assert record["status"] == "failed" and sorted(record["outputs"]) == ["azeri_music.json", "azeri_music.txt"]
 
 
+def test_speaker_counts_reach_diarization():
+    """--num-speakers and friends, and the library's short overrides, land in DiarizationOptions."""
+    from toolkit.cli import build_parser, options_from_args
+    from toolkit.pipeline import PipelineOptions
+
+    args = build_parser().parse_args(["transcribe", "x.mp4", "--min-speakers", "2", "--max-speakers", "3"])
+    options = options_from_args(args)
+    assert options.diarization.bounds == (2, 3)
+    options = PipelineOptions().with_overrides(num_speakers=2, translate_to=None)
+    assert options.diarization.bounds == (2, 2) and options.translate_to is None
+    with pytest.raises(ValueError, match="--num-speakers must be at least 1"):
+        PipelineOptions().with_overrides(num_speakers=0)
+
+
 def test_report_command_errors(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "toolkit", "report", str(tmp_path / "nope")],
                              capture_output=True, text=True)

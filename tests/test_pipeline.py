@@ -11,8 +11,16 @@ def _check_invariants(transcript, duration):
     segments = transcript.segments
     assert segments, "no speech found"
     assert [s.start for s in segments] == sorted(s.start for s in segments)
-    for a, b in zip(segments, segments[1:], strict=False):
-        assert a.end <= b.start + 1e-6, "segments overlap"
+    for i, a in enumerate(segments):
+        for b in segments[i + 1:]:
+            if b.start >= a.end - 1e-6:
+                break
+            # segments overlap only where two speakers talk at once, and each lists the other there
+            assert a.speaker != b.speaker, "one speaker's segments overlap"
+            both = (b.start, min(a.end, b.end))
+            for seg, other in ((a, b), (b, a)):
+                assert any(o.speaker == other.speaker and o.start <= both[0] + 1e-6 and both[1] <= o.end + 1e-6
+                           for o in seg.overlap), (seg, other)
     for seg in segments:
         assert 0 <= seg.start < seg.end <= duration + 1e-6
         assert seg.language in transcript.languages and seg.language != "tr"
@@ -96,6 +104,40 @@ def test_russian_two_speakers(run_pipeline):
     assert result["cer"]["ru"] <= 0.067, result  # oracle 0.037 + 0.03
     assert result["chrf_en_by_language"]["ru"] >= 61.5, result  # oracle 64.6
     assert {s.language for s in transcript.segments} == {"ru"}
+
+
+def test_crosstalk(overlap_scene, tmp_path):
+    """Two interruptions and back-to-back answers between four voices: both speakers' segments cover
+    each crosstalk, each naming the other; RTTM has overlapping lines; subtitles name both."""
+    import sys
+
+    import toolkit
+    from toolkit.transcript import Transcript
+
+    from .conftest import SHARED_BENCH
+
+    path, scene = overlap_scene
+    transcript = toolkit.transcribe(path, translate_to=None)
+    _check_invariants(transcript, scene["duration"])
+    assert len(transcript.speakers) == 4
+    crossed = [s for s in transcript.segments if s.overlap]
+    assert len(crossed) == 4 and len({s.speaker for s in crossed}) == 3  # E is in both crosstalks
+    data = transcript.to_dict()
+    assert Transcript.from_dict(data).to_dict()["segments"] == data["segments"]  # crosstalk reads back
+    assert all(set(o) == {"speaker", "start", "end"} for s in data["segments"] for o in s.get("overlap", []))
+    lines = [line.split() for line in transcript.save(tmp_path / "x.rttm").read_text().splitlines()]
+    turns = sorted((float(f[3]), float(f[3]) + float(f[4]), f[7]) for f in lines)
+    assert sum(b[0] < a[1] and a[2] != b[2] for a, b in zip(turns, turns[1:], strict=False)) == 2
+    srt = transcript.save(tmp_path / "x.srt").read_text(encoding="utf-8")
+    assert srt.count(" (with SPEAKER_") == 4
+    if (SHARED_BENCH / "score.py").is_file():
+        sys.path.insert(0, str(SHARED_BENCH))
+        try:
+            import score as scorer
+        finally:
+            sys.path.pop(0)
+        result = scorer.score(scene, data)
+        assert result["der"] <= 0.05 and result["speakers"]["hypothesis"] == 4, result
 
 
 def test_failing_translator_degrades_segments_not_the_run(tmp_path):

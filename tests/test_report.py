@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.report import HtmlWriter, media_src, render_report
+from toolkit.report import HtmlWriter, media_src, render_report, report_context
 from toolkit.report_index import build_reports
-from toolkit.transcript import MediaInfo, Segment, Transcript, Word
+from toolkit.transcript import MediaInfo, Segment, SpeakerTurn, Transcript, Word
 from toolkit.writers import available_formats, get_writer
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -122,6 +122,24 @@ def test_flagged_empty_and_failed_translations_are_marked_with_their_evidence(tm
     build_reports(tmp_path)
     index = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "translation failed for 1 of 4 segments, 2 of 4 translations flagged [?]" in index
+
+
+def test_crosstalk_lights_both_lanes(tmp_path: Path) -> None:
+    """Two speakers' segments overlap; a third voice is heard only under them: every one of them
+    has its lane lit (hatched) there, and the transcript row names who else talks."""
+    t = truth_transcript("russian_two_speakers")
+    a, b = t.segments[0], t.segments[1]
+    a.end = b.start + 1.0
+    a.overlap = [SpeakerTurn(b.start, a.end, b.speaker), SpeakerTurn(2.0, 2.5, "SPEAKER_07")]
+    b.overlap = [SpeakerTurn(b.start, a.end, a.speaker)]
+    lanes = {lane.speaker: lane for lane in report_context(t, tmp_path / "r.html")["lanes"]}
+    assert set(lanes) == {a.speaker, b.speaker, "SPEAKER_07"}
+    assert len(lanes[b.speaker].crosstalk) == len(lanes[a.speaker].crosstalk) == 1
+    assert len(lanes["SPEAKER_07"].crosstalk) == 1 and not lanes["SPEAKER_07"].segments
+    page = render_report(t, tmp_path / "r.html")
+    assert page.count('class="crosstalk"') == 3 and "+ <bdi>SPEAKER_07</bdi>" in page
+    assert 'class="crosstalk-key"' in page  # the legend explains the hatching, only where there is some
+    assert 'class="crosstalk-key"' not in render_report(confession(), tmp_path / "c.html")
 
 
 def test_audio_only_media_gets_an_audio_player(tmp_path: Path) -> None:

@@ -15,20 +15,22 @@ from .evaluate import Evaluation, evaluate
 
 if TYPE_CHECKING:
     from .batch import FileResult, transcribe_many
+    from .diarize import DiarizationOptions
     from .pipeline import PipelineOptions, transcribe
-    from .transcript import MediaInfo, Segment, Speaker, Transcript, Word
+    from .transcript import MediaInfo, Segment, Speaker, SpeakerTurn, Transcript, Word
     from .translate import TranslationOptions
     from .writers import get_writer
 
 _LAZY = {
     "PipelineOptions": "pipeline", "transcribe": "pipeline", "transcribe_many": "batch", "FileResult": "batch",
-    "Transcript": "transcript", "Segment": "transcript", "Word": "transcript", "Speaker": "transcript",
-    "MediaInfo": "transcript", "TranslationOptions": "translate", "get_writer": "writers",
+    "DiarizationOptions": "diarize", "Transcript": "transcript", "Segment": "transcript", "Word": "transcript",
+    "Speaker": "transcript", "SpeakerTurn": "transcript", "MediaInfo": "transcript",
+    "TranslationOptions": "translate", "get_writer": "writers",
 }
 
 __all__ = [
-    "PipelineOptions", "TranslationOptions", "transcribe", "transcribe_many", "FileResult",
-    "Transcript", "Segment", "Word", "Speaker", "MediaInfo", "get_writer", "evaluate", "Evaluation",
+    "PipelineOptions", "DiarizationOptions", "TranslationOptions", "transcribe", "transcribe_many", "FileResult",
+    "Transcript", "Segment", "Word", "Speaker", "SpeakerTurn", "MediaInfo", "get_writer", "evaluate", "Evaluation",
 ]
 __version__ = "0.1.0"
 

@@ -10,6 +10,7 @@ from dataclasses import fields
 from . import __version__
 from .cli_voices import add_commands as add_voice_commands
 from .corpus_cli import add_corpus_commands
+from .diarize import DiarizationOptions
 from .pipeline import PipelineOptions
 from .translate import TranslationOptions
 from .utils import ToolkitWarning, printable
@@ -109,6 +110,8 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
         values["translate_to"] = None
     values["translation"] = TranslationOptions(beam_size=args.mt_beam_size, max_tokens=args.mt_max_tokens,
                                                batch_size=args.mt_batch_size, glossary=args.glossary)
+    values["diarization"] = DiarizationOptions(num_speakers=args.num_speakers, min_speakers=args.min_speakers,
+                                               max_speakers=args.max_speakers)
     return PipelineOptions(**values)
 
 

@@ -1,31 +1,58 @@
-"""Who spoke when: speaker turns inside VAD speech regions.
+"""Who spoke when: speech, overlap and turn boundaries from a neural segmenter, voices from GE2E.
 
-Method (tuned on the GE2E encoder, see `shared/FINDINGS.md` "Speaker encoder trials"):
-1. Every region is cut into resemblyzer's 1.6 s windows, each embedded once.
-2. A region is cut where the windows before and after a point sound unlike each other
-   (speakers can hand over without a pause, and then VAD returns one region).
-3. The pieces are clustered by greedy agglomeration on length-weighted centroids, with a
-   merge threshold corrected for how much speech each side holds: whole regions separate
-   the voices, single 1.6 s windows scatter about as far as a similar voice does.
-4. With clusters known, long pieces are checked again against the cluster centroids,
-   which catches hand-overs between voices too close for step 2 alone.
-5. Neighbouring pieces of one region with the same speaker are joined again, so a cut in
-   step 2 survives only where clustering put the two sides in different clusters.
+The flow follows pyannote.audio 3.x (`SpeakerDiarization`): local segmentation on sliding
+10 s chunks, a per-frame count of active speakers, embeddings, clustering, and reconstruction
+into frame-level global speakers with an overlap-aware and an exclusive view. One part is
+changed, from measurements on our material: segmentation-3.0 often gives two voices one
+local label inside a chunk (the pitch-shifted synthetic voices of every sample and dev scene;
+see README "Who spoke when"), so a local speaker cannot be the unit that gets one global
+speaker (pyannote's constrained assignment merged those voices). Here:
+
+1. `segmentation.segment` runs the model on chunks sliding `step_s` apart, only where a chunk
+   reaches VAD speech; the chunks' mean probabilities say how many people talk in each 17 ms
+   frame (0, 1 or 2), kept only near the VAD's speech (`vad_margin_s`).
+2. Single-speaker speech is cut into *stretches* at every pause, overlap, VAD region
+   bound, and where a chunk that sees a point places a change of its local speaker there.
+3. Each stretch is embedded once with GE2E (`clustering.bisect` cuts it again where its
+   voice changes) and the pieces are clustered (`clustering.cluster`); a sliver under
+   `min_stretch_s` that continues a stretch without a pause takes that one's speaker.
+4. An overlapped stretch gets the two speakers it links to: the ones talking just before and
+   after it, else those that its local speakers are elsewhere in the same chunks.
+5. Turns are read off the frames: overlap-aware (`Diarization.turns`, turns of two speakers
+   may overlap) and exclusive (`Diarization.exclusive`, one speaker at a time, what ASR
+   decodes: an overlap goes half to the speaker before it, half to the one after, and each
+   turn reaches `asr_pad_s` into the pauses around it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .clustering import ClusteringOptions, bisect, centroids, cluster, split_by_centroids
 from .progress import ProgressHook, no_progress
+from .segmentation import (
+    CHUNK_FRAMES,
+    FRAME_SIZE,
+    FRAME_STEP,
+    Segmentation,
+    SegmentationModel,
+    load_segmentation_model,
+    region_of_frames,
+    runs,
+    segment,
+    smooth_count,
+)
 from .speaker_encoder import SAMPLE_RATE, SpeakerEncoder, WindowEmbeddings, load_speaker_encoder
+from .transcript import Segment, SpeakerTurn
 
 if TYPE_CHECKING:
     from .audio import Audio
+
+_EDGE = (FRAME_SIZE - FRAME_STEP) // 2  # frame t owns samples [t*270 + 360, (t+1)*270 + 360): frames tile the audio
 
 
 @dataclass(frozen=True)
@@ -33,420 +60,345 @@ class DiarizationOptions:
     num_speakers: int | None = None  # exact count when given
     min_speakers: int = 1
     max_speakers: int | None = None
-    # Clusters merge while the cosine of their centroids, corrected for the scatter expected
-    # from their amount of speech (see `_shrink`), reaches merge_similarity: two 6 s regions
-    # merge at cosine >= 0.82, a 1.3 s sentence joins a large cluster at >= 0.76. On the
-    # samples same-voice regions sit at >= 0.86; whole-voice centroids of different voices <= 0.78.
-    merge_similarity: float = 0.88
-    noise_s: float = 0.45  # c in the 1/duration scatter model (seconds)
-    # A cluster holding less speech than small_cluster_s joins its nearest neighbour from
-    # this corrected cosine on: a lone short sentence founds a speaker only if it is clearly
-    # unlike every other voice (different real voices sit far below; see `_pair_threshold`).
-    small_cluster_s: float = 3.0
-    small_merge_similarity: float = 0.80
-    # Segments shorter than this (s) do not seed clusters, their embeddings being noisy;
-    # they join the nearest cluster. A 1-2 s sentence still founds its own speaker.
-    min_cluster_s: float = 1.0
-    # Step 2: cut a region where the mean embeddings of the windows either side of a point
-    # have cosine below this (different voices measured 0.49-0.70 over 4 windows, one voice
-    # mostly >= 0.84 but down to ~0.71 with 2 windows a side). Cutting is cheap to undo:
-    # pieces that cluster together are joined again, so this errs towards cutting.
-    split_similarity: float = 0.78
-    # Step 4: split where the two sides are nearer to different centroids, each by at
-    # least this cosine margin, and the sides themselves have cosine below change_similarity.
-    change_margin: float = 0.06
-    change_similarity: float = 0.80
-    min_side_windows: int = 2  # windows each side of a split (2 windows ~ 2.3 s of audio)
-    # Sides are compared over at most this many windows (4 ~ 3.9 s): a wider context mixes
-    # in the turns before and after when several speakers alternate inside one region.
-    change_context_windows: int = 4
-    min_turn_s: float = 1.0  # no split leaves a turn shorter than this
-    # Memory bound: at most this many nodes enter one O(n^2) agglomeration; longer inputs
-    # are clustered in rounds, longest segments first (see `_cluster`).
-    max_cluster_segments: int = 2000
+    # Segmentation chunks (10 s) slide this far, so each frame is seen by two chunks (pyannote
+    # slides 1 s). 3.3 s gave the same DER on every sample, dev scene and crosstalk scene, and cost
+    # 1.5x the CPU (on the 2-hour input diarization took 16 % of the pipeline's time at 3.3 s).
+    step_s: float = 5.0
+    # Speech the segmentation model hears counts only this close to the VAD's speech: the model
+    # alone took 5 s of chant for speech in dev_long_intro, while the VAD clipped up to 0.56 s
+    # of real speech onsets there, which this margin gives back.
+    vad_margin_s: float = 0.5
+    # A local speaker change cuts a stretch when at least this share of the chunks that see
+    # the point place a change there (within `change_tolerance_s`): any one of them, as a chunk
+    # that hears two similar voices as one says nothing, and a needless cut is undone by
+    # clustering (requiring half of three chunks missed a hand-over between two voices).
+    change_support: float = 0.3
+    change_tolerance_s: float = 0.2
+    # An overlap (two speakers), a stretch between overlaps or a pause inside speech shorter than
+    # this is noise in the count, folded into its surroundings (a short pause still cuts a stretch).
+    min_run_s: float = 0.1
+    # A stretch shorter than this that continues another one without a pause takes its speaker
+    # (see `_followers`); one between pauses is clustered like any other.
+    min_stretch_s: float = 0.5
+    # Two people speak where the chunks' mean probability of a two-speaker class reaches
+    # overlap_onset, for as long as it stays above overlap_offset (`Segmentation.speaker_count`).
+    # Single-speaker speech of the samples and dev scenes stayed below 0.33 (99 % below 0.26).
+    overlap_onset: float = 0.3
+    overlap_offset: float = 0.2
+    # Exclusive turns (what Whisper decodes) reach this far into the pauses around them, and at
+    # least to the edges of the VAD region they open or close (see `_asr_turns`): windows starting
+    # right at the speech onset cost words.
+    asr_pad_s: float = 0.1
     encoder: str = "ge2e"  # name for load_speaker_encoder when no encoder is passed
+    clustering: ClusteringOptions = field(default_factory=ClusteringOptions)
 
+    def __post_init__(self) -> None:
+        if self.num_speakers is not None and self.num_speakers < 1:
+            raise ValueError(f"--num-speakers must be at least 1, not {self.num_speakers}")
+        if self.min_speakers < 1 or (self.max_speakers is not None and self.max_speakers < self.min_speakers):
+            raise ValueError(f"need 1 <= --min-speakers ({self.min_speakers}) <= --max-speakers ({self.max_speakers})")
 
-@dataclass(frozen=True)
-class SpeakerTurn:
-    start: float
-    end: float
-    speaker: str
+    @property
+    def bounds(self) -> tuple[int, int | None]:
+        """(fewest, most) speakers to find; most is None when unbounded."""
+        if self.num_speakers is not None:
+            return self.num_speakers, self.num_speakers
+        return self.min_speakers, self.max_speakers
 
 
 @dataclass
-class _Segment:
-    region: int
-    start: float
-    end: float
-    lo: int  # window index range [lo, hi) inside the region's WindowEmbeddings
-    hi: int
-    label: int = -1
+class Diarization:
+    """What diarization knows about a file; speakers are SPEAKER_00, ... in order of first speech."""
+
+    turns: list[SpeakerTurn]  # overlap-aware, sorted by start: turns of two speakers may overlap
+    exclusive: list[SpeakerTurn]  # one speaker at a time, sorted and disjoint, padded: what ASR decodes
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)  # speaker -> unit GE2E centroid
 
     @property
-    def duration(self) -> float:
-        return self.end - self.start
+    def speakers(self) -> list[str]:
+        return list(self.embeddings) or sorted({t.speaker for t in self.turns})
+
+    def overlaps(self) -> list[tuple[float, float, str, str]]:
+        """(start, end, speaker, other) for every stretch where two speakers' turns overlap, both ways."""
+        out = []
+        turns = sorted(self.turns, key=lambda t: t.start)
+        for i, a in enumerate(turns):
+            for b in turns[i + 1:]:
+                if b.start >= a.end:
+                    break
+                if b.speaker != a.speaker:
+                    start, end = b.start, min(a.end, b.end)
+                    out += [(start, end, a.speaker, b.speaker), (start, end, b.speaker, a.speaker)]
+        return sorted(out)
 
 
 _EMBED_BATCH_S = 60.0  # seconds of speech per encoder call, so `progress` moves steadily
-_MIN_CLIP = int(1.6 * SAMPLE_RATE)  # GE2E's window; shorter regions are looped up to it
+_MIN_CLIP = int(1.6 * SAMPLE_RATE)  # GE2E's window; shorter stretches are looped up to it
 
 
-def diarize(
-    audio: np.ndarray | Audio,
-    regions: list[tuple[float, float]],
-    options: DiarizationOptions = DiarizationOptions(),
-    progress: ProgressHook | None = None,
-    encoder: SpeakerEncoder | None = None,
-) -> list[SpeakerTurn]:
-    """Speaker turns for 16 kHz mono `audio` (an array or `audio.Audio`) within `regions` (sorted,
-    disjoint seconds); `progress("diarize", done, total)` in seconds of speech.
+@dataclass
+class SpeechMap:
+    """What diarization computes once per file, whatever speaker count is asked for: how many
+    people speak in each frame, and the single-speaker stretches with their GE2E windows."""
 
-    Turns are sorted, disjoint, lie inside the regions and cover them; labels are
-    SPEAKER_00, SPEAKER_01, ... in order of first appearance.
-    """
+    segmentation: Segmentation
+    spans: list[tuple[float, float]]  # the VAD's speech regions (seconds)
+    count: np.ndarray  # (frames,) uint8: 0, 1 or 2 people speaking
+    region: np.ndarray  # (frames,) int32: index in `spans` of each frame's region, -1 far from speech
+    stretches: list[tuple[int, int]]  # [start, end) frames of single-speaker speech
+    windows: list[WindowEmbeddings]  # GE2E windows of each stretch
+    dim: int  # embedding size
+
+
+def diarize(audio: np.ndarray | Audio, regions: list[tuple[float, float]],
+            options: DiarizationOptions = DiarizationOptions(), progress: ProgressHook | None = None,
+            encoder: SpeakerEncoder | None = None, model: SegmentationModel | None = None) -> Diarization:
+    """Who speaks when in 16 kHz mono `audio` (an array or `audio.Audio`), within (and near) the VAD's
+    speech `regions` (sorted seconds); `progress("diarize", done, total)` in seconds of that speech."""
+    speech = map_speech(audio, regions, options, progress, encoder, model)
+    return assign_speakers(speech, options) if speech else Diarization([], [])
+
+
+def map_speech(audio: np.ndarray | Audio, regions: list[tuple[float, float]],
+               options: DiarizationOptions = DiarizationOptions(), progress: ProgressHook | None = None,
+               encoder: SpeakerEncoder | None = None, model: SegmentationModel | None = None) -> SpeechMap | None:
+    """Steps 1-2 and the embeddings of step 3 (see the module doc); None when there is no speech."""
     total = len(audio) / SAMPLE_RATE
     spans = [(max(0.0, float(s)), min(total, float(e))) for s, e in regions]
     spans = [(s, e) for s, e in spans if e - s > 1.0 / SAMPLE_RATE]
-    speech = sum(e - s for s, e in spans)
-    progress = progress or no_progress
+    speech_s, hook = sum(e - s for s, e in spans), progress or no_progress
 
-    def report(fraction: float) -> None:
-        progress("diarize", fraction * speech, speech)
+    def report(fraction: float) -> None:  # segmentation, then embedding, in seconds of the speech
+        hook("diarize", min(fraction, 1.0) * speech_s, speech_s)
 
     if not spans:
         report(1.0)
-        return []
+        return None
+    seg = segment(audio, options.step_s, spans, model or load_segmentation_model(),
+                  progress=lambda f: report(0.3 * f))
+    region = region_of_frames(seg.num_frames, spans, options.vad_margin_s)
+    for c, start in enumerate(seg.starts):  # the model's speech far from the VAD's is music or noise
+        n = min(CHUNK_FRAMES, seg.num_frames - int(start))
+        seg.activity[c, :n] &= (region[start:start + n] >= 0)[:, None]
+        seg.activity[c, n:] = False
+    count = np.where(region >= 0, seg.speaker_count(options.overlap_onset, options.overlap_offset), 0)
+    count, pauses = smooth_count(count, max(1, round(options.min_run_s * SAMPLE_RATE / FRAME_STEP)))
+    tolerance = max(1, round(options.change_tolerance_s * SAMPLE_RATE / FRAME_STEP))
+    cuts = np.r_[pauses, seg.change_points(options.change_support, tolerance)].astype(np.int64)
+    stretches = _stretches(count == 1, region, cuts)
     enc = encoder if encoder is not None else load_speaker_encoder(options.encoder)
+    windows = _embed(audio, stretches, enc, lambda f: report(0.3 + 0.7 * f))
+    return SpeechMap(seg, spans, count, region, stretches, windows, enc.dim)
 
+
+def assign_speakers(speech: SpeechMap, options: DiarizationOptions = DiarizationOptions()) -> Diarization:
+    """Steps 3-5: cluster the stretches into speakers (within `options.bounds`), give each
+    overlap its two speakers, and read the turns off the frames."""
+    lo, hi = options.bounds
+    times = [(_edge(a), _edge(b)) for a, b in speech.stretches]
+    followers = _followers(speech.stretches, max(1, round(options.min_stretch_s * SAMPLE_RATE / FRAME_STEP)))
+    pieces = [p for i, (s, e) in enumerate(times) if i not in followers
+              for p in bisect(i, s, e, speech.windows[i], options.clustering)]
+    label = np.full(len(speech.count), -1, dtype=np.int32)
+    vectors = np.zeros((0, speech.dim), dtype=np.float32)
+    if pieces:
+        labels = cluster(pieces, speech.windows, lo, hi, options.clustering) if hi != 1 else np.zeros(len(pieces), int)
+        for p, lab in zip(pieces, labels, strict=True):
+            p.label = int(lab)
+        n_labels = int(labels.max()) + 1
+        if n_labels > 1:
+            cents = centroids(pieces, speech.windows, n_labels)
+            pieces = [q for p in pieces for q in
+                      split_by_centroids(p, speech.windows[p.stretch], cents, times[p.stretch][0], options.clustering)]
+        vectors = centroids(pieces, speech.windows, n_labels)
+        for p in pieces:
+            label[_frame(p.start):_frame(p.end)] = p.label
+        for i, j in followers.items():
+            (a, b), (c, d) = speech.stretches[i], speech.stretches[j]
+            label[a:b] = label[d - 1] if d == a else label[c]
+    if hi == 1:  # one voice: crosstalk is that voice too
+        label[(speech.count > 0) & (label < 0)] = 0
+        second = np.full(len(label), -1, dtype=np.int32)
+    else:
+        second = _overlap_speakers(speech.segmentation, speech.count, label, speech.region)
+    return _result(label, second, speech, vectors, options.asr_pad_s)
+
+
+def _edge(frame: int) -> float:
+    """Seconds where global frame `frame` begins (frames tile the audio in 270-sample steps)."""
+    return (frame * FRAME_STEP + _EDGE) / SAMPLE_RATE if frame > 0 else 0.0
+
+
+def _frame(seconds: float) -> int:
+    return max(0, int(round((seconds * SAMPLE_RATE - _EDGE) / FRAME_STEP)))
+
+
+def _followers(stretches: list[tuple[int, int]], min_frames: int) -> dict[int, int]:
+    """{i: j}: stretch i, shorter than `min_frames`, continues stretch j without a pause (a cut by a
+    local change or a region bound), j being the longer of its neighbours and not short itself.
+    Such a sliver's own embedding is unreliable (a 0.2 s end of a turn went to another voice and
+    Whisper made up words for it); it takes its neighbour's speaker."""
+    out = {}
+    for i, (a, b) in enumerate(stretches):
+        if b - a >= min_frames:
+            continue
+        touching = [j for j in (i - 1, i + 1) if 0 <= j < len(stretches)
+                    and (stretches[j][1] == a or stretches[j][0] == b)
+                    and stretches[j][1] - stretches[j][0] >= min_frames]
+        if touching:
+            out[i] = max(touching, key=lambda j: stretches[j][1] - stretches[j][0])
+    return out
+
+
+def _stretches(single: np.ndarray, region: np.ndarray, cuts: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) frames of single-speaker speech between pauses, overlaps, region bounds and `cuts`."""
+    brk = np.zeros(len(single), dtype=bool)
+    brk[0] = True
+    brk[1:] = (single[1:] != single[:-1]) | (region[1:] != region[:-1])
+    brk[cuts[(cuts > 0) & (cuts < len(single))]] = True
+    bounds = np.r_[np.flatnonzero(brk), len(single)]
+    return [(int(a), int(b)) for a, b in zip(bounds, bounds[1:], strict=False) if single[a]]
+
+
+def _embed(audio: np.ndarray, stretches: list[tuple[int, int]], enc: SpeakerEncoder,
+           report: Callable[[float], None]) -> list[WindowEmbeddings]:
+    """GE2E windows of every stretch, in batches of about a minute of speech."""
     from threadpoolctl import threadpool_limits
 
-    # Small matmuls: BLAS threads only contend, and on a busy 2-core machine made the encoder
-    # ~10x slower (117 ms a window instead of ~10 ms); scoped, so the caller's settings stay.
-    with threadpool_limits(limits=1, user_api="blas"):
-        windows = _embed_regions(audio, spans, enc, report)
-    segments: list[_Segment] = []
-    for r, ((s, e), we) in enumerate(zip(spans, windows, strict=True)):
-        segments.extend(_bisect(r, s, e, we, 0, len(we.embeddings), s, options))
-    report(0.9)
-
-    labels = _cluster(segments, windows, options)
-    for g, lab in zip(segments, labels, strict=True):
-        g.label = int(lab)
-
-    n_labels = int(labels.max()) + 1
-    if n_labels > 1 and options.num_speakers != 1:
-        centroids = _centroids(segments, windows, n_labels)
-        refined: list[_Segment] = []
-        for g in segments:
-            refined.extend(_split_by_centroids(g, windows[g.region], centroids, spans[g.region], options))
-        segments = refined
-
-    turns = _join(segments)
-    report(1.0)
-    return turns
-
-
-def _embed_regions(audio: np.ndarray | Audio, spans: list[tuple[float, float]], enc: SpeakerEncoder,
-                   report: Callable[[float], None]) -> list[WindowEmbeddings]:
     out: list[WindowEmbeddings] = []
-    speech = sum(e - s for s, e in spans)
-    done = 0.0
-    batch: list[np.ndarray] = []
-    batch_s = 0.0
-    short: list[int] = []
-    for i, (s, e) in enumerate(spans):
-        clip = audio[int(round(s * SAMPLE_RATE)):int(round(e * SAMPLE_RATE))]
+    speech = sum(b - a for a, b in stretches) or 1
+    done, batch, short = 0, [], []
+    for i, (a, b) in enumerate(stretches):
+        clip = audio[a * FRAME_STEP + _EDGE if a else 0:b * FRAME_STEP + _EDGE]
         if 0 < len(clip) < _MIN_CLIP:
             # the encoder would zero-pad a 1.6 s window, and a third of silence pulls the
-            # embedding off the voice (such pieces sat alone as extra "speakers"); repeating
-            # the speech fills the window with the voice instead
+            # embedding off the voice; repeating the speech fills the window with the voice
             clip = np.tile(clip, -(-_MIN_CLIP // len(clip)))[:_MIN_CLIP]
             short.append(i)
         batch.append(clip)
-        batch_s += e - s
-        if batch_s >= _EMBED_BATCH_S or i == len(spans) - 1:
-            out.extend(enc.embed_windows_batch(batch))
-            done += batch_s
-            report(0.85 * done / speech)
-            batch, batch_s = [], 0.0
+        done += b - a
+        if sum(len(x) for x in batch) >= _EMBED_BATCH_S * SAMPLE_RATE or i == len(stretches) - 1:
+            # small matmuls: BLAS threads only contend (on a busy 2-core machine ~10x slower)
+            with threadpool_limits(limits=1, user_api="blas"):
+                out.extend(enc.embed_windows_batch(batch))
+            report(done / speech)
+            batch = []
     for i in short:
-        we = out[i]
-        dur = spans[i][1] - spans[i][0]
-        out[i] = WindowEmbeddings(we.embeddings[:1], np.zeros(1), np.full(1, dur))
+        we, (a, b) = out[i], stretches[i]
+        out[i] = WindowEmbeddings(we.embeddings[:1], np.zeros(1), np.full(1, _edge(b) - _edge(a)))
     return out
 
 
-def _mean_unit(x: np.ndarray) -> np.ndarray:
-    m = x.mean(axis=0)
-    return m / max(float(np.linalg.norm(m)), 1e-12)
+def _overlap_speakers(seg, count: np.ndarray, label: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Fill `label` (in place) in overlapped frames with the speaker kept for ASR, and return
+    (num_frames,) int32: the other speaker there, -1 where one or nobody talks."""
+    second = np.full(len(label), -1, dtype=np.int32)
+    for a, b, value in runs(np.where(region >= 0, count, 0)):
+        if value < 2:
+            continue
+        before = int(label[a - 1]) if a > 0 else -1
+        after = int(label[b]) if b < len(label) else -1
+        if before >= 0 and after >= 0 and before != after:
+            # an interruption: each keeps half of it for ASR, both are heard throughout
+            mid = (a + b) // 2
+            label[a:mid], second[a:mid] = before, after
+            label[mid:b], second[mid:b] = after, before
+            continue
+        known = before if before >= 0 else after
+        votes = _linked_speakers(seg, label, a, b)
+        if known >= 0:
+            votes[known] = 0
+        ranked = [int(k) for k in np.argsort(-votes) if votes[k] > 0]
+        if known < 0 and ranked:
+            known, ranked = ranked[0], ranked[1:]
+        if known >= 0:
+            label[a:b] = known
+            second[a:b] = ranked[0] if ranked else -1
+    return second
 
 
-def _window_time(we: WindowEmbeddings, k: int, region_start: float) -> float:
-    """Change time between window k-2 and window k: window k-1 straddles it and is left out."""
-    return region_start + 0.5 * (we.ends[k - 2] + we.starts[k])
+def _linked_speakers(seg, label: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Votes per global speaker for the local speakers active in frames [a, b): each one's
+    contiguous activity around the overlap, in each chunk that sees it, counted by the global
+    speaker of its single-speaker frames."""
+    votes = np.zeros(max(1, int(label.max()) + 1), dtype=np.int64)
+    for c in np.flatnonzero((seg.starts < b) & (seg.starts + CHUNK_FRAMES > a)):
+        start = int(seg.starts[c])
+        act = seg.activity[c]
+        for k in range(act.shape[1]):
+            on = np.r_[False, act[:, k], False]
+            lo, hi = max(0, a - start), min(CHUNK_FRAMES, b - start)
+            if not on[1 + lo:1 + hi].any():
+                continue
+            edges = np.flatnonzero(on[1:] != on[:-1])  # run starts and ends, alternating
+            for r0, r1 in zip(edges[::2], edges[1::2], strict=True):
+                if r0 < hi and r1 > lo:
+                    own = label[start + r0:start + r1]
+                    votes += np.bincount(own[own >= 0], minlength=len(votes))[:len(votes)]
+    return votes
 
 
-def _best_split(we: WindowEmbeddings, lo: int, hi: int, region_start: float, seg_start: float, seg_end: float,
-                options: DiarizationOptions) -> list[tuple[int, np.ndarray, np.ndarray, float]]:
-    """Candidate splits (k, left mean, right mean, time): left windows end at k-1, right start at k."""
-    m, w = options.min_side_windows, options.change_context_windows
+def _asr_turns(turns: list[tuple[SpeakerTurn, int]], spans: list[tuple[float, float]], pad_s: float,
+               end_of_audio: float) -> list[SpeakerTurn]:
+    """What Whisper decodes, from (exclusive turn, VAD region) pairs: each turn reaches `pad_s` into
+    the pauses around it; one that opens or closes its VAD region starts or ends where the region
+    does (the VAD pads its regions by as much), unless the segmentation heard speech beyond that
+    (an onset the VAD clipped), so that a region one speaker holds is decoded exactly as without
+    diarization; never past the middle of a pause."""
     out = []
-    for k in range(lo + m + 1, hi - m + 1):
-        t = _window_time(we, k, region_start)
-        if t - seg_start < options.min_turn_s or seg_end - t < options.min_turn_s:
-            continue
-        left = _mean_unit(we.embeddings[max(lo, k - 1 - w):k - 1])
-        out.append((k, left, _mean_unit(we.embeddings[k:min(hi, k + w)]), t))
+    for i, (turn, r) in enumerate(turns):
+        before, after = (turns[i - 1] if i else None), (turns[i + 1] if i + 1 < len(turns) else None)
+        start, end = turn.start - pad_s, turn.end + pad_s
+        if (before is None or before[1] != r) and turn.start >= spans[r][0] - pad_s:
+            start = spans[r][0]
+        if (after is None or after[1] != r) and turn.end <= spans[r][1] + pad_s:
+            end = spans[r][1]
+        start = max(start, (before[0].end + turn.start) / 2 if before else 0.0)
+        end = min(end, (turn.end + after[0].start) / 2 if after else end_of_audio)
+        out.append(SpeakerTurn(start, end, turn.speaker))
     return out
 
 
-def _bisect(region: int, start: float, end: float, we: WindowEmbeddings, lo: int, hi: int, region_start: float,
-            options: DiarizationOptions) -> list[_Segment]:
-    """Cut at the most dissimilar point while it is below split_similarity, then cut each side again."""
-    out: list[_Segment] = []
-    todo = [(start, end, lo, hi)]  # a work list, not recursion: one long region may hold hundreds of turns
-    while todo:
-        start, end, lo, hi = todo.pop()
-        best = None
-        for k, left, right, t in _best_split(we, lo, hi, region_start, start, end, options):
-            sim = float(left @ right)
-            if best is None or sim < best[0]:
-                best = (sim, k, t)
-        if best is None or best[0] >= options.split_similarity:
-            out.append(_Segment(region, start, end, lo, hi))
-            continue
-        _, k, t = best
-        todo.append((start, t, lo, k - 1))
-        todo.append((t, end, k, hi))
-    return sorted(out, key=lambda g: g.start)
-
-
-def _cluster(segments: list[_Segment], windows: list[WindowEmbeddings], options: DiarizationOptions) -> np.ndarray:
-    """A cluster index per segment.
-
-    At most `max_cluster_segments` nodes enter one agglomeration (its score matrix is
-    quadratic). Segments enter longest first; after each round the waiting ones that clearly
-    belong to a cluster join it, and the rest enter the next round beside the clusters found
-    so far, so a minor voice is not lost however many segments the dominant one has.
-    """
-    n = len(segments)
-    dur = np.array([g.duration for g in segments], dtype=np.float64)
-    sums = np.stack([windows[g.region].embeddings[g.lo:g.hi].sum(axis=0) for g in segments]).astype(np.float64)
-    order = np.argsort(-dur, kind="stable")
-    seeds = order[dur[order] >= options.min_cluster_s]
-    if len(seeds) == 0:
-        seeds = order
-    cap = max(2, options.max_cluster_segments)
-
-    labels = np.full(n, -1, dtype=int)
-    node_sums = np.zeros((0, sums.shape[1]))
-    node_dur = np.zeros(0)
-    pending = seeds
-    while len(pending):
-        room = max(1, cap - len(node_dur))
-        batch, pending = pending[:room], pending[room:]
-        merged = _centroid_linkage(np.concatenate([node_sums, sums[batch]]),
-                                   np.concatenate([node_dur, dur[batch]]), 1, None, options)
-        old = merged[:len(node_dur)]
-        # relabel earlier members through their node's new cluster
-        labels[labels >= 0] = old[labels[labels >= 0]]
-        labels[batch] = merged[len(node_dur):]
-        node_sums, node_dur = _node_stats(sums, dur, labels)
-        if len(pending) == 0:
-            break
-        best, score = _nearest(sums[pending], dur[pending], node_sums, node_dur, options)
-        fits = score >= 0
-        labels[pending[fits]] = best[fits]
-        pending = pending[~fits]
-        node_sums, node_dur = _node_stats(sums, dur, labels)
-        if len(node_dur) >= cap:  # pathological: more voices than the cap; keep the memory bound
-            labels[pending] = _nearest(sums[pending], dur[pending], node_sums, node_dur, options)[0]
-            break
-
-    lo = max(1, options.min_speakers)
-    hi = options.max_speakers
-    if options.num_speakers is not None:
-        lo = hi = options.num_speakers
-    count = int(labels.max()) + 1
-    if count > (hi if hi is not None else count) or count < lo:
-        # the exact or bounded count is reached on the clusters themselves, not the segments
-        node_sums, node_dur = _node_stats(sums, dur, labels)
-        if count < lo:
-            labels = _split_to(labels, sums, dur, seeds, lo, options)
-        else:
-            forced = _centroid_linkage(node_sums, node_dur, lo, hi, options)
-            labels[labels >= 0] = forced[labels[labels >= 0]]
-
-    rest = np.flatnonzero(labels < 0)
-    if len(rest):
-        node_sums, node_dur = _node_stats(sums, dur, labels)
-        labels[rest] = _nearest(sums[rest], dur[rest], node_sums, node_dur, options)[0]
-    _, labels = np.unique(labels, return_inverse=True)
-    return labels
-
-
-def _split_to(labels: np.ndarray, sums: np.ndarray, dur: np.ndarray, seeds: np.ndarray, lo: int,
-              options: DiarizationOptions) -> np.ndarray:
-    """Re-run the agglomeration on the (capped) seeds down to `lo` clusters; asked for more
-    speakers than the threshold finds, the last merges are undone."""
-    seeds = seeds[:max(lo, options.max_cluster_segments)]
-    out = np.full(len(labels), -1, dtype=int)
-    out[seeds] = _centroid_linkage(sums[seeds], dur[seeds], lo, lo, options)
-    return out
-
-
-def _node_stats(sums: np.ndarray, dur: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    k = int(labels.max()) + 1
-    mask = labels >= 0
-    node_sums = np.zeros((k, sums.shape[1]))
-    np.add.at(node_sums, labels[mask], sums[mask])
-    node_dur = np.bincount(labels[mask], weights=dur[mask], minlength=k).astype(np.float64)
-    return node_sums, node_dur
-
-
-def _nearest(sums: np.ndarray, dur: np.ndarray, node_sums: np.ndarray, node_dur: np.ndarray,
-             options: DiarizationOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Best node per row and how far its corrected cosine clears the merge threshold."""
-    best = np.empty(len(sums), dtype=int)
-    margin = np.empty(len(sums))
-    units = _unit(node_sums)
-    node_shrink = _shrink(node_dur, options)
-    for a in range(0, len(sums), 4096):  # bounded temporaries for very long inputs
-        s, d = sums[a:a + 4096], dur[a:a + 4096]
-        score = (_unit(s) @ units.T) * np.outer(_shrink(d, options), node_shrink)
-        score -= _pair_threshold(np.minimum.outer(d, node_dur), options)
-        best[a:a + 4096] = np.argmax(score, axis=1)
-        margin[a:a + 4096] = score[np.arange(len(s)), best[a:a + 4096]]
-    return best, margin
-
-
-def _shrink(dur: np.ndarray, options: DiarizationOptions) -> np.ndarray:
-    """1 / expected norm of a centroid holding `dur` seconds of one voice, relative to its noise-free value.
-
-    Window embeddings scatter around a voice's direction with a variance falling as 1/duration
-    (fitted on the samples: a 1.6 s window sits at cosine ~0.89 to its voice's centroid, a 6 s
-    region ~0.93 to another region of the voice), so the cosine two same-voice clusters can be
-    expected to reach is 1 / sqrt((1 + c/d1) (1 + c/d2)). Comparing cosines against that
-    instead of one fixed threshold keeps short sentences from each founding a speaker.
-    """
-    return np.sqrt(1.0 + options.noise_s / np.maximum(dur, 1e-3))
-
-
-def _pair_threshold(smaller_dur: np.ndarray, options: DiarizationOptions) -> np.ndarray:
-    # A single 1.6 s window can sit as far from its own voice (corrected cosine ~0.81 at
-    # sentence ends) as from a similar voice; a tiny cluster therefore needs less to join.
-    return np.where(smaller_dur < options.small_cluster_s, options.small_merge_similarity, options.merge_similarity)
-
-
-def _centroid_linkage(sums: np.ndarray, dur: np.ndarray, lo: int, hi: int | None,
-                      options: DiarizationOptions) -> np.ndarray:
-    """Greedy agglomeration on summed window embeddings (length-weighted centroids).
-
-    Merges the pair that most clears its threshold (see `_shrink`, `_pair_threshold`) until
-    none does and at most `hi` clusters remain, never going below `lo`. Returns a cluster
-    index per row, numbered from 0.
-    """
-    k = len(sums)
-    if k <= 1:
-        return np.zeros(k, dtype=int)
-    sums = sums.copy()
-    dur = dur.astype(np.float64).copy()
-    owner = np.arange(k)
-    alive = np.ones(k, dtype=bool)
-    unit = _unit(sums)
-    shrink = _shrink(dur, options)
-    score = (unit @ unit.T) * np.outer(shrink, shrink) - _pair_threshold(np.minimum.outer(dur, dur), options)
-    np.fill_diagonal(score, -np.inf)
-    # per-row best kept up to date, so each merge costs O(k) instead of a full O(k^2) argmax
-    row_best = np.argmax(score, axis=1)
-    row_max = score[np.arange(k), row_best]
-    count = k
-    while count > lo:
-        i = int(np.argmax(row_max))
-        j = int(row_best[i])
-        if row_max[i] < 0 and (hi is None or count <= hi):
-            break
-        sums[i] += sums[j]
-        dur[i] += dur[j]
-        owner[owner == j] = i
-        alive[j] = False
-        score[j, :] = -np.inf
-        score[:, j] = -np.inf
-        row_max[j] = -np.inf
-        shrink = _shrink(dur, options)
-        row = (_unit(sums[i:i + 1]) @ _unit(sums).T)[0] * shrink * shrink[i]
-        row -= _pair_threshold(np.minimum(dur, dur[i]), options)
-        row[~alive] = -np.inf
-        row[i] = -np.inf
-        score[i, :] = row
-        score[:, i] = row
-        row_best[i] = int(np.argmax(row))
-        row_max[i] = row[row_best[i]]
-        stale = alive & ((row_best == i) | (row_best == j))
-        stale[i] = False
-        for r in np.flatnonzero(stale):
-            row_best[r] = int(np.argmax(score[r]))
-            row_max[r] = score[r, row_best[r]]
-        better = alive & (row > row_max)
-        row_best[better] = i
-        row_max[better] = row[better]
-        count -= 1
-    _, labels = np.unique(owner, return_inverse=True)
-    return labels
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def _centroids(segments: list[_Segment], windows: list[WindowEmbeddings], n_labels: int) -> np.ndarray:
-    # summing windows (not segment means) weights each segment by its length
-    sums = np.zeros((n_labels, windows[0].embeddings.shape[1]), dtype=np.float64)
-    for g in segments:
-        sums[g.label] += windows[g.region].embeddings[g.lo:g.hi].sum(axis=0)
-    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
-def _split_by_centroids(seg: _Segment, we: WindowEmbeddings, centroids: np.ndarray, span: tuple[float, float],
-                        options: DiarizationOptions) -> list[_Segment]:
-    """Cut where one side is clearly nearer one cluster and the other side another one."""
-    out: list[_Segment] = []
-    todo = [seg]
-    while todo:
-        g = todo.pop()
-        best = None
-        for k, left, right, t in _best_split(we, g.lo, g.hi, span[0], g.start, g.end, options):
-            if float(left @ right) >= options.change_similarity:
-                continue
-            sl, sr = centroids @ left, centroids @ right
-            a, b = int(np.argmax(sl)), int(np.argmax(sr))
-            # one side keeps the segment's own cluster, so no cluster can vanish (num_speakers stays exact)
-            if a == b or g.label not in (a, b):
-                continue
-            margin = min(sl[a] - sl[b], sr[b] - sr[a])
-            if margin >= options.change_margin and (best is None or margin > best[0]):
-                best = (margin, k, t, a, b)
-        if best is None:
-            out.append(g)
-            continue
-        _, k, t, a, b = best
-        todo.append(_Segment(g.region, g.start, t, g.lo, k - 1, a))
-        todo.append(_Segment(g.region, t, g.end, k, g.hi, b))
-    return out
-
-
-def _join(segments: list[_Segment]) -> list[SpeakerTurn]:
-    segments = sorted(segments, key=lambda g: g.start)
-    merged: list[_Segment] = []
-    for g in segments:
-        if merged and merged[-1].region == g.region and merged[-1].label == g.label:
-            merged[-1].end = g.end
-        else:
-            merged.append(_Segment(g.region, g.start, g.end, g.lo, g.hi, g.label))
-    names: dict[int, str] = {}
+def _result(label: np.ndarray, second: np.ndarray, speech: SpeechMap, vectors: np.ndarray,
+            pad_s: float) -> Diarization:
+    """Turns from frame labels, speakers renamed SPEAKER_00, ... by first speech."""
+    first: dict[int, int] = {}
+    for a, _, value in runs(label):
+        if value >= 0:
+            first.setdefault(value, a)
+    order = sorted(first, key=first.get)
+    names = {k: f"SPEAKER_{i:02d}" for i, k in enumerate(order)}
+    # exclusive turns end at VAD region bounds too, so none outgrows Whisper's 30 s window
+    region = speech.region
+    key = np.where(label >= 0, label * (int(region.max()) + 1) + region, -1)
+    exclusive = [(SpeakerTurn(_edge(a), _edge(b), names[int(label[a])]), int(region[a]))
+                 for a, b, value in runs(key) if value >= 0]
+    exclusive = _asr_turns(exclusive, speech.spans, pad_s, _edge(len(label)))
     turns = []
-    for g in merged:
-        name = names.setdefault(g.label, f"SPEAKER_{len(names):02d}")
-        turns.append(SpeakerTurn(g.start, g.end, name))
-    return turns
+    for k in order:
+        active = (label == k) | (second == k)
+        turns += [SpeakerTurn(_edge(a), _edge(b), names[k]) for a, b, on in runs(active.astype(np.int8)) if on]
+    embeddings = {names[k]: vectors[k] for k in order if k < len(vectors)}
+    return Diarization(sorted(turns, key=lambda t: (t.start, t.speaker)), exclusive, embeddings)
+
+
+def mark_overlaps(segments: list[Segment], diarization: Diarization) -> None:
+    """Give each segment the other speakers heard during it (`Segment.overlap`), and stretch it
+    over its own speaker's crosstalk next to it, so that the segments of both speakers cover
+    an overlap (in place). A segment was decoded from an exclusive turn: its text and words
+    stay its speaker's own, and still lie inside it."""
+    turns = {}
+    for t in diarization.turns:
+        turns.setdefault(t.speaker, []).append(t)
+    for start, end, speaker, other in diarization.overlaps():
+        turn = next((t for t in turns.get(speaker, []) if t.start <= start and end <= t.end), None)
+        own = sorted((s for s in segments if s.speaker == speaker and turn is not None
+                      and s.start < turn.end and s.end > turn.start), key=lambda s: s.start)
+        if not own:
+            continue  # no words of this speaker there: the other speaker's segment lists them
+        i = min(range(len(own)), key=lambda j: max(own[j].start - end, start - own[j].end, 0.0))
+        seg = own[i]
+        # never over a neighbouring segment of the same speaker
+        seg.start = min(seg.start, max(start, own[i - 1].end if i else start))
+        seg.end = max(seg.end, min(end, own[i + 1].start if i + 1 < len(own) else end))
+        seg.overlap.append(SpeakerTurn(max(start, seg.start), min(end, seg.end), other))

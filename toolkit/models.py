@@ -216,6 +216,9 @@ def list_models() -> list[ModelEntry]:
             entries.append(ModelEntry(name, "whisper", "download from the Hugging Face hub", False))
     entries.append(ModelEntry("ge2e", "speaker-encoder", "bundled in toolkit (resemblyzer's GE2E, numpy)",
                               importlib.util.find_spec("toolkit.speaker_encoder") is not None))
+    segmentation = Path(__file__).resolve().parent / "assets" / "segmentation-3.0.onnx"
+    entries.append(ModelEntry("segmentation-3.0", "segmentation", "bundled in toolkit (pyannote's, onnxruntime)",
+                              segmentation.is_file()))
     entries.append(ModelEntry("whisper", "translation", "the Whisper model's translate task (to English)", True))
     for short in ("nllb", "m2m100"):
         repo = TRANSLATION_MODELS[short]

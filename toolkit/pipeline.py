@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,11 +20,12 @@ from . import media as media_io
 from . import models
 from .asr import DecodeOptions, RegionRecognizer, Window
 from .audio import Audio
+from .diarize import Diarization, DiarizationOptions, diarize, mark_overlaps
 from .language import DEFAULT_CANDIDATES, LanguageDecision, TextLanguageId
 from .progress import ProgressHook, no_progress
 from .recognize import recognize
 from .streams import balanced_batches, in_streams
-from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, Transcript, VoiceMatch, VoicePrint
+from .transcript import DEFAULT_SPEAKER, MediaInfo, Segment, SpeakerTurn, Transcript, VoiceMatch, VoicePrint
 from .translate import REASONS, RoutedTranslator, TranslationOptions, TranslationRequest, failed_result, load_translator
 from .vad import VadSettings, speech_regions
 
@@ -46,9 +47,7 @@ class PipelineOptions:
     batch_size: int = 0  # speech regions decoded together by Whisper; 0: by device (models.decode_batch_size)
     audio_stream: int | None = None  # n-th audio stream; None: the file's default
     diarize: bool = True
-    num_speakers: int | None = None
-    min_speakers: int = 1
-    max_speakers: int | None = None
+    diarization: DiarizationOptions = field(default_factory=DiarizationOptions)  # speaker counts and every knob
     translate_to: str | None = "en"  # None skips translation
     translator: str = "auto"
     translation: TranslationOptions = field(default_factory=TranslationOptions)  # text MT models' settings
@@ -72,10 +71,17 @@ class PipelineOptions:
             raise ValueError(f"--audio-stream counts from 0, not {self.audio_stream}")
         if self.batch_size < 0:
             raise ValueError(f"--batch-size must be at least 1 (or 0: by device), not {self.batch_size}")
-        if self.num_speakers is not None and self.num_speakers < 1:
-            raise ValueError(f"--num-speakers must be at least 1, not {self.num_speakers}")
-        if self.min_speakers < 1 or (self.max_speakers is not None and self.max_speakers < self.min_speakers):
-            raise ValueError(f"need 1 <= --min-speakers ({self.min_speakers}) <= --max-speakers ({self.max_speakers})")
+
+    def with_overrides(self, **overrides) -> PipelineOptions:
+        """A copy with `overrides` applied: PipelineOptions fields, or DiarizationOptions fields
+        (`num_speakers=2`) for short library calls."""
+        nested = {k: overrides.pop(k) for k in list(overrides) if k in _DIARIZATION_FIELDS}
+        if nested:
+            overrides["diarization"] = replace(overrides.get("diarization", self.diarization), **nested)
+        return replace(self, **overrides)
+
+
+_DIARIZATION_FIELDS = frozenset(f.name for f in fields(DiarizationOptions))
 
 
 def preflight(options: PipelineOptions) -> None:
@@ -107,13 +113,6 @@ def translator_for(options: PipelineOptions, runtime: models.Runtime | None = No
                            options=options.translation)
 
 
-@dataclass(frozen=True)
-class Turn:
-    """A stretch of one speaker's speech: what one decoding window covers."""
-
-    start: float
-    end: float
-    speaker: str
 
 
 @contextmanager
@@ -126,19 +125,17 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 
 def speaker_turns(audio: np.ndarray | Audio, regions: list[tuple[float, float]], options: PipelineOptions,
-                  progress: ProgressHook) -> tuple[list[Turn], str | None]:
-    """Who speaks in each region; one speaker for all when diarization is off."""
+                  progress: ProgressHook) -> tuple[Diarization, str | None]:
+    """Who speaks when; one speaker for all the speech when diarization is off. The speakers'
+    voice prints (`Diarization.embeddings`) come with it."""
     if not options.diarize or not regions:
-        return [Turn(s, e, DEFAULT_SPEAKER) for s, e in regions], None
-    from .diarize import DiarizationOptions, diarize
-
-    diar_options = DiarizationOptions(num_speakers=options.num_speakers, min_speakers=options.min_speakers,
-                                      max_speakers=options.max_speakers)
-    turns = diarize(audio, regions, diar_options, progress=progress)
-    return [Turn(t.start, t.end, t.speaker) for t in turns], "resemblyzer GE2E (numpy) + agglomerative clustering"
+        turns = [SpeakerTurn(s, e, DEFAULT_SPEAKER) for s, e in regions]
+        return Diarization(turns, turns), None
+    diarization = diarize(audio, regions, options.diarization, progress=progress)
+    return diarization, "pyannote segmentation-3.0 (onnxruntime) + resemblyzer GE2E (numpy) + agglomerative clustering"
 
 
-def speaker_voices(audio: np.ndarray | Audio, turns: list[Turn], speakers: set[str], library: str | None,
+def speaker_voices(audio: np.ndarray | Audio, turns: list[SpeakerTurn], speakers: set[str], library: str | None,
                    progress: ProgressHook = no_progress) -> tuple[dict[str, VoicePrint], dict[str, VoiceMatch]]:
     """A voice print for each speaker that has segments, and the names a voice library gives them."""
     from .voices import voice_prints
@@ -153,9 +150,9 @@ def speaker_voices(audio: np.ndarray | Audio, turns: list[Turn], speakers: set[s
         return prints, match_speakers(prints, known.voices(next(iter(prints.values())).encoder))
 
 
-def merge_turns(turns: list[Turn], max_gap: float, max_length: float) -> list[Turn]:
+def merge_turns(turns: list[SpeakerTurn], max_gap: float, max_length: float) -> list[SpeakerTurn]:
     """Join consecutive turns of one speaker separated by short pauses into decoding windows."""
-    merged: list[Turn] = []
+    merged: list[SpeakerTurn] = []
     for turn in turns:
         last = merged[-1] if merged else None
         if (last and last.speaker == turn.speaker and turn.start - last.end <= max_gap
@@ -166,7 +163,7 @@ def merge_turns(turns: list[Turn], max_gap: float, max_length: float) -> list[Tu
     return merged
 
 
-def turn_joints(windows: list[Turn], turns: list[Turn]) -> list[tuple[float, ...]]:
+def turn_joints(windows: list[SpeakerTurn], turns: list[SpeakerTurn]) -> list[tuple[float, ...]]:
     """For each merged window, the pauses between the turns merged into it (where a language
     change is cut first)."""
     joints: list[tuple[float, ...]] = []
@@ -180,7 +177,7 @@ def turn_joints(windows: list[Turn], turns: list[Turn]) -> list[tuple[float, ...
     return joints
 
 
-def _segment(decision: LanguageDecision, turn: Turn) -> Segment | None:
+def _segment(decision: LanguageDecision, turn: SpeakerTurn) -> Segment | None:
     """One segment per piece of a decoding window: one speaker, one language, one translation."""
     decoded = decision.decoded
     if not decoded.text:
@@ -200,10 +197,10 @@ def transcribe(path: str | Path, options: PipelineOptions | None = None, progres
     other workers than the ones that run the models. Otherwise the audio is extracted to a
     temporary file that the stages read by windows, and removed when this returns or fails.
 
-    `overrides` are PipelineOptions fields, for short library calls:
-    `toolkit.transcribe("v.mp4", languages=("ru",), translate_to=None)`.
+    `overrides` are PipelineOptions fields, or DiarizationOptions fields, for short library calls:
+    `toolkit.transcribe("v.mp4", languages=("ru",), translate_to=None, num_speakers=2)`.
     """
-    options = replace(options or PipelineOptions(), **overrides)
+    options = (options or PipelineOptions()).with_overrides(**overrides)
     progress = progress or no_progress
     timings: dict[str, float] = {}
     if media is not None:
@@ -227,9 +224,9 @@ def transcribe_audio(info: MediaInfo, audio: np.ndarray | Audio, options: Pipeli
     with _timed(timings, "vad"):
         regions = speech_regions(audio, options.vad, progress)
     with _timed(timings, "diarize"):
-        turns, diarization_model = speaker_turns(audio, regions, options, progress)
-    windows = merge_turns(turns, options.merge_gap_s, options.max_window_s)
-    joints = dict(zip(windows, turn_joints(windows, turns), strict=True))
+        diarization, diarization_model = speaker_turns(audio, regions, options, progress)
+    windows = merge_turns(diarization.exclusive, options.merge_gap_s, options.max_window_s)
+    joints = dict(zip(windows, turn_joints(windows, diarization.exclusive), strict=True))
 
     notes: list[str] = media_io.damage_notes(info)  # damaged audio: said first, since it bears on every time
     decode = functools.partial(_decode_batch, recognizer, audio, text_id, translator, joints, options)
@@ -242,8 +239,10 @@ def transcribe_audio(info: MediaInfo, audio: np.ndarray | Audio, options: Pipeli
                                 options.translate_to, notes, progress=progress)
 
     with _timed(timings, "voices"):
-        voices, matches = speaker_voices(audio, turns, {s.speaker for s in segments}, options.voices, progress)
+        voices, matches = speaker_voices(audio, diarization.exclusive, {s.speaker for s in segments}, options.voices,
+                                         progress)
 
+    mark_overlaps(segments, diarization)  # ASR decoded one speaker at a time; crosstalk gets both
     transcript = Transcript(
         media=info, segments=sorted(segments, key=lambda s: s.start), languages=list(options.languages),
         models={"asr": models.describe_whisper(options.model, runtime),
@@ -264,7 +263,7 @@ def transcribe_audio(info: MediaInfo, audio: np.ndarray | Audio, options: Pipeli
     return transcript
 
 
-def _decode_windows(windows: list[Turn], decode: Callable[[list[Turn]], tuple[list[Segment], dict, list[str]]],
+def _decode_windows(windows: list[SpeakerTurn], decode: Callable[[list[SpeakerTurn]], tuple],
                     batch_size: int, streams: int, progress: ProgressHook, timings: dict[str, float],
                     notes: list[str]) -> list[Segment]:
     """Every window decoded, `streams` batches at a time (`_decode_batch`), reported as batches finish."""
@@ -288,7 +287,7 @@ def _decode_windows(windows: list[Turn], decode: Callable[[list[Turn]], tuple[li
     return segments
 
 
-def _decode_cost(window: Turn) -> float:
+def _decode_cost(window: SpeakerTurn) -> float:
     """A window's decoding cost, relatively: one encoder pass (its input is at least 20 s), plus
     decoding and translating in proportion to its speech (confession_mixed: ~0.05 s a second of
     speech against 0.17 s an encoder pass, one thread)."""
@@ -296,8 +295,9 @@ def _decode_cost(window: Turn) -> float:
 
 
 def _decode_batch(recognizer: RegionRecognizer, audio: np.ndarray | Audio, text_id: TextLanguageId,
-                  translator: RoutedTranslator | None, joints: dict[Turn, tuple[float, ...]], options: PipelineOptions,
-                  batch: list[Turn]) -> tuple[list[Segment], dict[str, float], list[str]]:
+                  translator: RoutedTranslator | None, joints: dict[SpeakerTurn, tuple[float, ...]],
+                  options: PipelineOptions, batch: list[SpeakerTurn]
+                  ) -> tuple[list[Segment], dict[str, float], list[str]]:
     """One batch of windows (on a decoding stream): language and text, then Whisper's translation
     while the windows' encoder outputs exist. The segments, seconds spent per stage, notes."""
     spent: dict[str, float] = {}

@@ -86,6 +86,7 @@ class _Lane:
     segments: list[_SegmentView] = field(default_factory=list)
     label: str = ""  # what the page calls the speaker: the voice library's name, else the id
     match: str = ""  # the evidence for that name: "SPEAKER_01, voice 0.93 >= 0.90"
+    crosstalk: list[tuple[float, float]] = field(default_factory=list)  # (left, width) where they talk over another
 
 
 def clock(seconds: float, decimals: int = 0) -> str:
@@ -244,6 +245,11 @@ def report_context(transcript: Transcript, path: str | Path, target: str = "en")
                             warning, round(left, 3), round(min(width, 100 - left), 3))
         views.append(view)
         lanes[seg.speaker].segments.append(view)
+        for o in seg.overlap:  # lights the other speaker's lane too, even where they have no segment
+            lane = lanes.setdefault(o.speaker, _Lane(o.speaker, 0.0, 0.0, label=transcript.speaker_label(o.speaker)))
+            left = 100 * max(0.0, o.start) / duration
+            lane.crosstalk.append((round(left, 3), round(min(max(0.25, 100 * (o.end - o.start) / duration),
+                                                              100 - left), 3)))
 
     media_path = transcript.media.path
     stage_times, total_time = _timings(transcript)
@@ -266,6 +272,7 @@ def report_context(transcript: Transcript, path: str | Path, target: str = "en")
         "total_time": total_time,
         "flagged": sum(v.unreliable for v in views),
         "failed": sum("translation_failed" in v.seg.flags for v in views),
+        "crosstalk": any(lane.crosstalk for lane in lanes.values()),
         "doubtful_words": sum(sum(w.low for w in v.words or ()) for v in views),
         "thresholds": {"word": LOW_WORD_PROBABILITY, "translation": UNRELIABLE_TRANSLATION,
                        "language": UNCERTAIN_LANGUAGE},

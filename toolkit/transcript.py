@@ -42,6 +42,23 @@ class Word:
         return cls(float(d["start"]), float(d["end"]), d.get("word", ""), float(d.get("probability", 1.0)))
 
 
+@dataclass(frozen=True)
+class SpeakerTurn:
+    """A stretch of one speaker's speech (seconds): diarization's unit, and one entry of a
+    segment's `overlap` (another speaker heard during the segment)."""
+
+    start: float
+    end: float
+    speaker: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"speaker": self.speaker, "start": _round(self.start), "end": _round(self.end)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SpeakerTurn:
+        return cls(float(d["start"]), float(d["end"]), str(d.get("speaker") or DEFAULT_SPEAKER))
+
+
 @dataclass
 class Segment:
     start: float
@@ -57,6 +74,8 @@ class Segment:
     avg_logprob: float | None = None  # decoder's mean token log-probability
     flags: list[str] = field(default_factory=list)  # e.g. "translation_unreliable", "translation_negation"
     evidence: dict[str, str] = field(default_factory=dict)  # flag -> what a reader can check it by
+    # other speakers heard during this segment (crosstalk); text and words are this speaker's alone
+    overlap: list[SpeakerTurn] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.start, self.end = float(self.start), float(self.end)
@@ -83,6 +102,8 @@ class Segment:
             d["flags"] = list(self.flags)
         if self.evidence:
             d["evidence"] = dict(self.evidence)
+        if self.overlap:
+            d["overlap"] = [t.to_dict() for t in self.overlap]
         return d
 
     @classmethod
@@ -99,6 +120,7 @@ class Segment:
             translation_confidence=dict(d.get("translation_confidence") or {}),
             avg_logprob=d.get("avg_logprob"), flags=list(d.get("flags") or []),
             evidence={str(k): str(v) for k, v in (d.get("evidence") or {}).items()},
+            overlap=[SpeakerTurn.from_dict(t) for t in d.get("overlap") or []],
         )
 
 

@@ -40,7 +40,7 @@ _MIN_CLIP = int(1.6 * SAMPLE_RATE)  # GE2E's window; shorter turns are looped up
 
 
 class Turn(Protocol):
-    """What a print needs of a speaker turn: when and who (`pipeline.Turn` is one)."""
+    """What a print needs of a speaker turn: when and who (`transcript.SpeakerTurn` is one)."""
 
     start: float
     end: float

@@ -110,6 +110,13 @@ def _show_speakers(transcript: Transcript) -> bool:
     return len(transcript.speakers) > 1 or bool(transcript.matches)  # a recognised voice is worth naming
 
 
+def _voice(transcript: Transcript, seg: Segment, name: str, start: float = float("-inf"),
+           end: float = float("inf")) -> str:
+    """`name`, with whoever talks over the segment between `start` and `end`: "SPEAKER_00 (with SPEAKER_02)"."""
+    others = sorted({transcript.speaker_label(o.speaker) for o in seg.overlap if o.start < end and o.end > start})
+    return f"{name} (with {', '.join(others)})" if others else name
+
+
 @dataclass
 class SubtitleWriter(ResultWriter):
     """SRT and VTT share this cue iterator and differ only in class attributes."""
@@ -122,16 +129,18 @@ class SubtitleWriter(ResultWriter):
     max_lines: int = 2  # per text in a cue; "both" shows up to two lines of each
 
     def cues(self, transcript: Transcript) -> Iterator[tuple[str, str, str]]:
-        """(start, end, text) per cue, the speaker named when the file has several."""
+        """(start, end, text) per cue, the speaker named when the file has several, with whoever
+        talks over them ("SPEAKER_00 (with SPEAKER_02)"; a label in the text names all of the
+        segment's crosstalk on its first cue, a voice span each cue's own)."""
         named = _show_speakers(transcript)
         mode = self.mode(transcript)
         for seg in transcript.segments:
             name = transcript.speaker_label(seg.speaker)
             # A label shown as text counts in the line it starts; it opens the segment's first cue only.
-            label = self.speaker_label(name, "") if named and self.label_in_text else ""
+            label = self.speaker_label(_voice(transcript, seg, name), "") if named and self.label_in_text else ""
             for start, end, text in self._segment_cues(seg, mode, label):
                 if named and not self.label_in_text:
-                    text = self.speaker_label(name, text)
+                    text = self.speaker_label(_voice(transcript, seg, name, start, end), text)
                 yield (format_timestamp(start, self.decimal_marker, self.always_hours),
                        format_timestamp(end, self.decimal_marker, self.always_hours), text)
 
@@ -280,18 +289,24 @@ def _tsv_cell(text: str) -> str:
 
 
 class RttmWriter(ResultWriter):
-    """NIST RTTM: one SPEAKER line per segment (consecutive same-speaker segments merged)."""
+    """NIST RTTM: one SPEAKER line per speaker turn (a speaker's segments joined where they touch),
+    crosstalk included: where two people talk, both have a line, so lines of two speakers overlap."""
 
     extension = "rttm"
 
     def write_result(self, transcript: Transcript, file: IO[str], path: Path) -> None:
         uri = "_".join(Path(transcript.media.path or path.stem).stem.split()) or "media"
+        spans = sorted([(seg.start, seg.end, seg.speaker) for seg in transcript.segments]
+                       + [(o.start, o.end, o.speaker) for seg in transcript.segments for o in seg.overlap])
+        last: dict[str, list] = {}
         turns: list[list] = []
-        for seg in transcript.segments:
-            if turns and turns[-1][2] == seg.speaker and seg.start - turns[-1][1] < 1e-6:
-                turns[-1][1] = seg.end
+        for start, end, speaker in spans:
+            turn = last.get(speaker)
+            if turn and start - turn[1] < 1e-6:
+                turn[1] = max(turn[1], end)
             else:
-                turns.append([seg.start, seg.end, seg.speaker])
+                last[speaker] = [start, end, speaker]
+                turns.append(last[speaker])
         for start, end, speaker in turns:
             speaker = "_".join(transcript.speaker_label(speaker).split())  # RTTM fields are space-separated
             file.write(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n")
