@@ -147,8 +147,8 @@ def two_clips(tmp_path, clips) -> Path:
 def test_sigint_mid_batch_stops_cleanly(tmp_path, two_clips):
     out, errors = tmp_path / "out", tmp_path / "stderr.txt"
     with open(errors, "w") as err:
-        proc = start_cli(two_clips, "-o", out, *FAST[:-1], stderr=err)  # with the bar, which shows "1/2"
-        wait_for(lambda: "1/2" in errors.read_text() or proc.poll() is not None, 180, "a.wav counted")
+        proc = start_cli(two_clips, "-o", out, *FAST[:-1], stderr=err)  # with the bar: "toolkit: 1.0/2 files"
+        wait_for(lambda: "1.0/2 files" in errors.read_text() or proc.poll() is not None, 180, "a.wav counted")
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
         assert proc.wait(timeout=60) == 130
     stderr = errors.read_text()

@@ -6,6 +6,7 @@ reaches the terminal escaped, and cannot forge a line of its own.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import warnings
@@ -196,7 +197,9 @@ class BatchBar:
 
     def _refresh_whole(self) -> None:
         if self.whole is not None:
-            self.whole.n = round(self.finished + sum(state.share() for _, state, _ in self.files.values()), 2)
+            # tenths, rounded down, and a file in flight short of whole: "1.0/2" means one file is written
+            in_flight = sum(min(state.share(), 0.99) for _, state, _ in self.files.values())
+            self.whole.n = math.floor(10 * (self.finished + in_flight)) / 10
             self.whole.refresh()
 
     def file_finished(self, result: FileResult) -> None:
