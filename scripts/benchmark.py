@@ -163,9 +163,11 @@ def build_long_input(minutes: float, folder: Path, spread: float = 0) -> tuple[P
                 w.writeframes(np.round(noise.standard_normal(n) * 33).astype("<i2").tobytes())
                 offset += n / SAMPLE_RATE
     out = wav.with_suffix(".mkv")
+    # -t as well as -shortest: x264's lookahead let the 1 fps picture run ~50 s past the audio, which
+    # the toolkit rightly flagged as audio cut short
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=320x240:r=1",
-                    "-i", str(wav), "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-tune", "stillimage",
-                    "-c:a", "pcm_s16le", str(out)], check=True)
+                    "-i", str(wav), "-map", "0:v", "-map", "1:a", "-shortest", "-t", f"{offset:.3f}", "-c:v", "libx264",
+                    "-tune", "stillimage", "-c:a", "pcm_s16le", str(out)], check=True)
     wav.unlink()
     truth_path.write_text(json.dumps({"media": out.name, "duration": offset, "speakers": sorted(speakers),
                                       "languages": ["az", "ru"], "turns": turns}, ensure_ascii=False))

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -91,6 +93,20 @@ def partial_slices(n_samples: int) -> list[tuple[int, int]]:
     return slices
 
 
+_THREAD = threading.local()
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Embed on the calling thread only, for callers that already run several embeddings at once
+    (each chunk's gate buffers are ~60 MB: threads within threads multiplied them)."""
+    _THREAD.alone = True
+    try:
+        yield
+    finally:
+        _THREAD.alone = False
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     # tanh form: no overflow warnings for large negative inputs, same value
     return 0.5 * (np.tanh(0.5 * x) + 1.0)
@@ -133,7 +149,7 @@ class Ge2eEncoder:
         are the same whatever the thread count, and so are the embeddings, bit for bit."""
         out = np.empty((len(mels), self.dim), dtype=np.float32)
         starts = range(0, len(mels), BATCH)
-        workers = min(len(starts), os.cpu_count() or 1)
+        workers = 1 if getattr(_THREAD, "alone", False) else min(len(starts), os.cpu_count() or 1)
         if workers < 2:
             for a in starts:
                 out[a:a + BATCH] = self._forward_batch(mels[a:a + BATCH])

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from .progress import ProgressHook, no_progress
-from .speaker_encoder import SAMPLE_RATE, SpeakerEncoder, load_speaker_encoder
+from .speaker_encoder import SAMPLE_RATE, SpeakerEncoder, load_speaker_encoder, one_thread
 from .transcript import VoiceMatch, VoicePrint
 
 if TYPE_CHECKING:
@@ -79,7 +79,9 @@ def voice_prints(audio: np.ndarray | Audio, turns: Iterable[Turn], encoder: Spea
     def centroid(spans: list[tuple[int, int]]) -> np.ndarray:
         clips = [_fill_window(audio[a:b]) for a, b in spans]
         summed = np.zeros(encoder.dim, dtype=np.float64)
-        for (a, b), windows in zip(spans, encoder.embed_windows_batch(clips), strict=True):
+        with one_thread():  # the speakers are the parallel work here
+            embedded = encoder.embed_windows_batch(clips)
+        for (a, b), windows in zip(spans, embedded, strict=True):
             covered = np.minimum(windows.ends, (b - a) / SAMPLE_RATE) - windows.starts
             summed += (np.maximum(covered, 1e-3)[:, None] * windows.embeddings).sum(axis=0)
         return summed
