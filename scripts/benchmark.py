@@ -200,6 +200,9 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="print the toolkit's stage timings per sample")
     ap.add_argument("--long-minutes", type=float, default=0, help="also time a concatenated input this long")
     ap.add_argument("--long-only", action="store_true", help="only the long input, not the samples")
+    ap.add_argument("--long-input", type=Path, metavar="MKV",
+                    help="a long input built before (its .truth.json beside it) instead of a new one: one input "
+                         "for several runs or machines (a GPU machine may have no ffmpeg to build it)")
     ap.add_argument("--long-spread", type=float, default=0, metavar="M",
                     help="the long input holds the samples once every M minutes, low noise between")
     ap.add_argument("--peer-limit", type=float, default=0, metavar="X",
@@ -268,7 +271,7 @@ def main() -> None:
 
     if rows:
         print_samples(rows, report, args)
-    if args.long_minutes:
+    if args.long_minutes or args.long_input:
         report["long"] = run_long(args, work, mdir, extra)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
@@ -309,23 +312,27 @@ def print_samples(rows: list, report: dict, args: argparse.Namespace) -> None:
 
 def run_long(args: argparse.Namespace, work: Path, mdir: str, extra: list[str]) -> dict:
     """Toolkit, then peer, once each on the long input; each is scored and printed as it ends."""
-    media, truth = build_long_input(args.long_minutes, work, args.long_spread)
+    if args.long_input:
+        media, truth = args.long_input, args.long_input.with_suffix(".truth.json")
+    else:
+        media, truth = build_long_input(args.long_minutes, work, args.long_spread)
     audio_s = json.loads(truth.read_text())["duration"]
     print(f"\nLong input: {media.name}, {audio_s / 60:.1f} min of audio", flush=True)
     result: dict = {"minutes": audio_s / 60}
     systems = [("toolkit", toolkit_cmd(media, work / "long", extra), work / "long" / f"{media.stem}.json")]
-    if "peer" in args.peers:
-        peer_json = work / "peer_long.json"
-        systems.append(("peer", peer_cmd(media, mdir, peer_json), peer_json))
+    for peer in args.peers:
+        peer_json = work / f"{peer}_long.json"
+        systems.append((peer, peer_cmd(media, mdir, peer_json, peer), peer_json))
     for system, cmd, hyp in systems:
         # the peer need only run until it is clearly slower: its time so far then bounds the ratio
-        limit = args.peer_limit * result["toolkit"]["wall_s"] if system == "peer" and args.peer_limit else None
+        limit = args.peer_limit * result["toolkit"]["wall_s"] if system != "toolkit" and args.peer_limit else None
         wall, peak, proc = run_measured(cmd, limit)
         if proc.timed_out:
             result[system] = {"wall_s_at_least": wall, "peak_rss_mib": peak, "ok": False}
-            result["ratio_at_most"] = result["toolkit"]["wall_s"] / wall
+            result[f"ratio_{system}_at_most"] = result["toolkit"]["wall_s"] / wall
             print(f"  {system}: stopped after {wall:.0f} s ({args.peer_limit:g}x the toolkit's time), unfinished, "
-                  f"peak RSS {peak:.0f} MiB so far; ratio toolkit/peer < {result['ratio_at_most']:.2f}", flush=True)
+                  f"peak RSS {peak:.0f} MiB so far; ratio toolkit/{system} < {result[f'ratio_{system}_at_most']:.2f}",
+                  flush=True)
             continue
         entry = result[system] = {"wall_s": wall, "peak_rss_mib": peak, "ok": proc.returncode == 0,
                                   "peak_gpu_mib": proc.gpu_mib}
@@ -341,9 +348,10 @@ def run_long(args: argparse.Namespace, work: Path, mdir: str, extra: list[str]) 
         if system == "toolkit":
             entry["timings"] = json.loads(hyp.read_text())["timings"]
             print(f"    stage timings: {entry['timings']}", flush=True)
-    if result.get("peer", {}).get("ok") and result["toolkit"]["ok"]:
-        result["ratio"] = result["toolkit"]["wall_s"] / result["peer"]["wall_s"]
-        print(f"  ratio toolkit/peer: {result['ratio']:.2f}", flush=True)
+    for peer in args.peers:
+        if result.get(peer, {}).get("ok") and result["toolkit"]["ok"]:
+            result[f"ratio_{peer}"] = result["toolkit"]["wall_s"] / result[peer]["wall_s"]
+            print(f"  ratio toolkit/{peer}: {result[f'ratio_{peer}']:.2f}", flush=True)
     return result
 
 
