@@ -167,16 +167,17 @@ def _number_values(text: str, language: str) -> set[str]:
     return values
 
 
+def _lost_and_added(lost: list[str], lost_says: str, added: list[str], added_says: str) -> str | None:
+    """One check's finding in words: what the English lost, then what it added; None when neither."""
+    parts = [f"{', '.join(items)} {says}" for items, says in ((lost, lost_says), (added, added_says)) if items]
+    return "; ".join(parts) or None
+
+
 def numbers(source: str, language: str, translation: str) -> str | None:
     """Numbers and dates (months) that are in the source and not in the English, or the reverse."""
     src, out = _number_values(source, language), _number_values(translation, "en")
     lost, added = sorted(src - out), sorted(out - src)
-    parts = []
-    if lost:
-        parts.append(f"{', '.join(lost)} in the source, not in the English")
-    if added:
-        parts.append(f"{', '.join(added)} in the English, not in the source")
-    return "; ".join(parts) or None
+    return _lost_and_added(lost, "in the source, not in the English", added, "in the English, not in the source")
 
 
 # --- key terms --------------------------------------------------------------------------------
@@ -223,12 +224,7 @@ def terms(source: str, translation: str, key_terms: Iterable[Term]) -> str | Non
             lost.append(f"'{in_source}' ({term.english[0]}…)")
         elif in_english and not in_source and not any(_alike(skeleton(in_english), s) for s in source_names):
             added.append(f"'{in_english}'")  # (a transliteration, "Амер" -> "Amir", is not an addition)
-    parts = []
-    if lost:
-        parts.append(f"{', '.join(lost)} not rendered in the English")
-    if added:
-        parts.append(f"{', '.join(added)} in the English, nothing like it in the source")
-    return "; ".join(parts) or None
+    return _lost_and_added(lost, "not rendered in the English", added, "in the English, nothing like it in the source")
 
 
 # --- names ------------------------------------------------------------------------------------
@@ -286,12 +282,7 @@ def names(source: str, language: str, translation: str) -> str | None:
             if len(s := skeleton(w, language)) >= 2 and not any(_alike(s, e) for e in english)]
     added = [w for w in _capitalised_names(translation, EN_NOT_NAMES)
              if w.lower() not in EN_MONTHS and len(s := skeleton(w)) >= 2 and not any(_alike(s, x) for x in source_all)]
-    parts = []
-    if lost:
-        parts.append(f"{', '.join(lost)} not in the English")
-    if added:
-        parts.append(f"{', '.join(added)} in the English, not in the source")
-    return "; ".join(parts) or None
+    return _lost_and_added(lost, "not in the English", added, "in the English, not in the source")
 
 
 # --- unclear source -------------------------------------------------------------------
