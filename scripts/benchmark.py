@@ -314,6 +314,8 @@ def run_long(args: argparse.Namespace, work: Path, mdir: str, extra: list[str]) 
     """Toolkit, then peer, once each on the long input; each is scored and printed as it ends."""
     if args.long_input:
         media, truth = args.long_input, args.long_input.with_suffix(".truth.json")
+        if not (media.is_file() and truth.is_file()):
+            sys.exit(f"--long-input needs {media} and its truth file {truth}")
     else:
         media, truth = build_long_input(args.long_minutes, work, args.long_spread)
     audio_s = json.loads(truth.read_text())["duration"]
