@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .job import BatchProgress, FileResult, Job, failure_message, process_file
 from .lifetime import die_with_parent
+from .models import cpu_cores
 
 if TYPE_CHECKING:
     from .pipeline import PipelineOptions
@@ -84,7 +85,7 @@ def _run_pool(jobs: list[Job], n_workers: int, output_dir: Path, options: Pipeli
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     if not options.cpu_threads:
-        options = replace(options, cpu_threads=max(1, (os.cpu_count() or 1) // n_workers))
+        options = replace(options, cpu_threads=max(1, cpu_cores() // n_workers))
     ctx = mp.get_context("spawn")  # fork after CTranslate2/OpenMP threads exist can deadlock
     events = ctx.Queue()
     pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_worker_init,

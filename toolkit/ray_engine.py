@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .job import BatchProgress, FileResult, Job, failure_message, finish
 from .lifetime import Watchdog, descendants
+from .models import cpu_cores
 
 if TYPE_CHECKING:
     import numpy as np
@@ -112,7 +113,7 @@ def _init_ray(ray, address: str | None) -> tuple[bool, Watchdog | None]:
         return True, None  # a cluster's processes are the cluster's; it ends this driver's actors itself
     before = descendants({os.getpid()})
     # At least two CPUs, so one file's extraction can overlap another's transcription.
-    ray.init(num_cpus=max(2, os.cpu_count() or 1), include_dashboard=False, **common)
+    ray.init(num_cpus=max(2, cpu_cores()), include_dashboard=False, **common)
     return True, Watchdog(descendants({os.getpid()}) - before)
 
 

@@ -15,7 +15,6 @@ music or silence costs nothing.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .media import SAMPLE_RATE
+from .models import cpu_cores
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 SEGMENTATION_PATH = ASSETS / "segmentation-3.0.onnx"
@@ -165,7 +165,7 @@ class SegmentationModel:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        opts.intra_op_num_threads = threads or min(4, cpu_cores())
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3  # no warnings on stderr: library code stays quiet
         # without the arena, memory goes back after each batch (with it a batch of 16 chunks

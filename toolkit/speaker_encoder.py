@@ -13,7 +13,6 @@ Other encoders plug in through `SpeakerEncoder` (anything with `embed_utterance`
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from .media import SAMPLE_RATE
+from .models import cpu_cores
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 GE2E_PATH = ASSETS / "ge2e.npz"
@@ -100,11 +100,11 @@ _THREAD = threading.local()
 def one_thread() -> Iterator[None]:
     """Embed on the calling thread only, for callers that already run several embeddings at once
     (each chunk's gate buffers are ~60 MB: threads within threads multiplied them)."""
-    _THREAD.alone = True
+    before, _THREAD.alone = getattr(_THREAD, "alone", False), True
     try:
         yield
     finally:
-        _THREAD.alone = False
+        _THREAD.alone = before
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -149,7 +149,7 @@ class Ge2eEncoder:
         are the same whatever the thread count, and so are the embeddings, bit for bit."""
         out = np.empty((len(mels), self.dim), dtype=np.float32)
         starts = range(0, len(mels), BATCH)
-        workers = 1 if getattr(_THREAD, "alone", False) else min(len(starts), os.cpu_count() or 1)
+        workers = 1 if getattr(_THREAD, "alone", False) else min(len(starts), cpu_cores())
         if workers < 2:
             for a in starts:
                 out[a:a + BATCH] = self._forward_batch(mels[a:a + BATCH])

@@ -8,7 +8,6 @@ speakers of one transcript are two people by construction, so a name goes to one
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from .models import cpu_cores
 from .progress import ProgressHook, no_progress
 from .speaker_encoder import SAMPLE_RATE, SpeakerEncoder, load_speaker_encoder, one_thread
 from .transcript import VoiceMatch, VoicePrint
@@ -90,7 +90,7 @@ def voice_prints(audio: np.ndarray | Audio, turns: Iterable[Turn], encoder: Spea
     # Small matmuls: BLAS threads only contend (see diarize.py); scoped to this call. Speakers are
     # embedded on one thread per core instead (each speaker's batch as alone: the same prints).
     with threadpool_limits(limits=1, user_api="blas"), \
-            ThreadPoolExecutor(max(1, min(len(chosen), os.cpu_count() or 1))) as pool:
+            ThreadPoolExecutor(max(1, min(len(chosen), cpu_cores()))) as pool:
         for (speaker, spans), summed in zip(chosen.items(), pool.map(centroid, chosen.values()), strict=True):
             norm = float(np.linalg.norm(summed))
             if norm > 0:
